@@ -1,0 +1,116 @@
+"""The ``synthrec`` command line: run notebooks, build the book, inspect the environment.
+
+    synthrec run [NOTEBOOK ...] --profile mini|paper|ci [-p NAME VALUE ...]
+    synthrec book [--profile mini]
+    synthrec params NOTEBOOK          # list a notebook's parameters and profile values
+    synthrec doctor                   # what is installed, offline state, datasets, models
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+import yaml
+
+from .config import ConfigError
+
+
+def _parse_value(text: str):
+    """Parse a ``-p`` value as YAML (numbers, booleans, lists) falling back to the raw string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import find_notebooks, run_notebook, validate_parameters, profile_parameters
+
+    overrides = {name: _parse_value(value) for name, value in (args.param or [])}
+    notebooks = find_notebooks(args.notebooks)
+    if not notebooks:
+        raise ConfigError("no notebooks found in notebooks/")
+    # validate everything before running anything: a typo must not cost a half-hour run
+    for nb in notebooks:
+        validate_parameters(nb, {**profile_parameters(nb, args.profile), **overrides})
+    for nb in notebooks:
+        run_notebook(nb, args.profile, overrides, progress=not args.quiet)
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+
+    index = build_book(args.profile, strict=not args.no_strict)
+    print(f"Open the book: file://{index}")
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from .runner import PROFILES, find_notebooks, notebook_defaults, profile_parameters
+
+    for nb in find_notebooks(args.notebooks):
+        print(f"# {nb.name}")
+        rows = {"defaults (ci)": notebook_defaults(nb)}
+        for p in PROFILES[1:]:
+            rows[p] = profile_parameters(nb, p)
+        print(yaml.safe_dump(rows, sort_keys=False))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    print(f"python {platform.python_version()}  torch {torch.__version__}  threads {torch.get_num_threads()}")
+    print(f"cuda available: {torch.cuda.is_available()}")
+    print(f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}")
+    try:
+        from .data import list_datasets
+
+        print("datasets:", ", ".join(list_datasets()))
+    except Exception as err:  # doctor reports, it does not fail
+        print(f"datasets: unavailable ({err})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute notebooks with papermill under a profile")
+    run.add_argument("notebooks", nargs="*", help="notebook stems or paths (default: all in notebooks/)")
+    run.add_argument("--profile", default="mini", choices=["ci", "mini", "paper"])
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    book = sub.add_parser("book", help="build the HTML book from executed notebooks")
+    book.add_argument("--profile", default="mini", choices=["ci", "mini", "paper"])
+    book.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+    book.set_defaults(func=_cmd_book)
+
+    params = sub.add_parser("params", help="show notebook parameters per profile")
+    params.add_argument("notebooks", nargs="*")
+    params.set_defaults(func=_cmd_params)
+
+    doctor = sub.add_parser("doctor", help="report the environment")
+    doctor.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"synthrec: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
