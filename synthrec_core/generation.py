@@ -1,0 +1,550 @@
+"""Generation jobs: a frozen description of a synthetic set, and the engine that makes it.
+
+A :class:`GenerationJob` is data: label space, prompts (a template or explicit sentences per
+class), images per prompt, seed, pipeline id + revision, scheduler, steps, guidance, size and,
+for real guidance (RG), reference images + strength. :func:`generate` turns it into a set on
+disk (layout in ``sets``) with these guarantees:
+
+- **Per-image seeds.** Image ``(class, reference, prompt, index)`` gets the seed
+  ``hash(job key, class, reference index, prompt index, image index)``, fed to the pipeline as
+  its own CPU ``torch.Generator``. An image does not depend on the batch size, on the other
+  images of its batch, or on how the work is split across ranks.
+- **Resumable and atomic.** Every PNG is written to a temp file and renamed; a restart skips
+  images whose PNG exists and decodes, regenerates the rest and rebuilds the manifest. The
+  ``COMPLETE`` marker is written last, only when every image exists.
+- **Distributed.** Under ``torchrun`` each rank takes every ``world``-th image of the fixed
+  image list; rank 0 shows progress, then, after a barrier, writes manifest, card and marker.
+- **Content-addressed.** The set key hashes every field that changes images (the reference
+  images by their sha256) and none that does not (``batch_size``, ``device``, ``output_dir``).
+
+Run as a module for ``torchrun``: ``python -m synthrec_core.generation --job job.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import functools
+import io
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from .config import Config, ConfigError, check, check_choice
+from .sets import (
+    COMPLETE_FILE,
+    IMAGES_DIR,
+    JOB_FILE,
+    SetMismatchError,
+    SyntheticSet,
+    class_dirname,
+    write_dataset_card,
+    write_manifest,
+)
+from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256, stable_hash
+
+__all__ = ["GenerationJob", "ImageUnit", "GenerationError", "generate", "SCHEDULERS", "set_scheduler", "main"]
+
+#: scheduler names a job may ask for -> diffusers class name
+SCHEDULERS = {
+    "ddim": "DDIMScheduler",
+    "dpm++": "DPMSolverMultistepScheduler",
+    "dpm": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "pndm": "PNDMScheduler",
+    "ddpm": "DDPMScheduler",
+}
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class GenerationError(RuntimeError):
+    """Generation could not finish (e.g. disk full, permission denied); completed images are kept."""
+
+
+def _as_tuple(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return tuple(_as_tuple(v) for v in x)
+    return x
+
+
+@dataclass(frozen=True)
+class GenerationJob(Config):
+    """Everything that defines a synthetic set, plus how to run it (batch size, device, place).
+
+    ``sentences`` (one tuple of full prompts per class, e.g. from language enhancement)
+    overrides ``template``. With ``references`` (one tuple of image paths per class) the
+    job is real guidance: img2img from each reference at ``strength``; then each reference
+    gets ``images_per_prompt`` images per prompt.
+    """
+
+    classnames: tuple[str, ...]
+    pipeline_id: str
+    revision: str | None = None
+    template: str = "a photo of a {}."
+    sentences: tuple[tuple[str, ...], ...] | None = None
+    images_per_prompt: int = 1
+    seed: int = 0
+    scheduler: str | None = None  # None: the pipeline's own scheduler
+    steps: int = 25
+    guidance_scale: float = 3.0  # the paper's GLIDE value
+    height: int = 32
+    width: int = 32
+    negative_prompt: str | None = None
+    references: tuple[tuple[str, ...], ...] | None = None  # RG: per-class reference image paths
+    strength: float | None = None  # RG: img2img strength = t*/T
+    dtype: str = "float32"
+    # not in the key: they do not change any image
+    batch_size: int = 8
+    device: str = "cpu"
+    output_dir: str | None = None  # the set's own directory; default cache_dir()/sets/<key>
+
+    _not_in_key: ClassVar[tuple[str, ...]] = ("batch_size", "device", "output_dir")
+
+    def __post_init__(self) -> None:
+        for name in ("classnames", "sentences", "references"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        if self.output_dir is not None:
+            object.__setattr__(self, "output_dir", str(self.output_dir))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        check(isinstance(self.classnames, tuple) and len(self.classnames) > 0, "classnames is empty: give at least one class")
+        for c in self.classnames:
+            check(isinstance(c, str) and c.strip() != "", f"class name {c!r} must be a non-empty string")
+        dup = sorted({c for c in self.classnames if self.classnames.count(c) > 1})
+        check(not dup, f"duplicate class names {dup}")
+        dirs = [class_dirname(c) for c in self.classnames]
+        clash = sorted({c for c, d in zip(self.classnames, dirs) if dirs.count(d) > 1})
+        check(not clash, f"class names {clash} map to the same folder name; rename them")
+        check(isinstance(self.pipeline_id, str) and self.pipeline_id != "", f"pipeline_id={self.pipeline_id!r} is empty")
+        if self.sentences is None:
+            check(isinstance(self.template, str) and "{}" in self.template, f"template={self.template!r} has no '{{}}' for the class name")
+        else:
+            check(
+                len(self.sentences) == len(self.classnames),
+                f"sentences has {len(self.sentences)} entries for {len(self.classnames)} classes",
+            )
+            for c, s in zip(self.classnames, self.sentences):
+                check(len(s) > 0, f"sentences for class {c!r} is empty")
+                check(all(isinstance(x, str) and x.strip() for x in s), f"sentences for class {c!r} holds an empty prompt")
+        for name in ("images_per_prompt", "steps", "height", "width", "batch_size"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an integer >= 1")
+        check(self.height % 8 == 0 and self.width % 8 == 0, f"height x width = {self.height}x{self.width} must be multiples of 8")
+        check(isinstance(self.seed, int) and self.seed >= 0, f"seed={self.seed!r} must be an integer >= 0")
+        check(
+            isinstance(self.guidance_scale, (int, float)) and self.guidance_scale >= 0,
+            f"guidance_scale={self.guidance_scale!r} must be >= 0",
+        )
+        if self.scheduler is not None:
+            check_choice("scheduler", self.scheduler, SCHEDULERS)
+        check_choice("dtype", self.dtype, DTYPES)
+        if self.references is None:
+            check(self.strength is None, f"strength={self.strength!r} is set but no references are given")
+        else:
+            check(
+                len(self.references) == len(self.classnames),
+                f"references has {len(self.references)} entries for {len(self.classnames)} classes",
+            )
+            for c, refs in zip(self.classnames, self.references):
+                check(len(refs) > 0, f"references for class {c!r} is empty")
+            check(
+                isinstance(self.strength, (int, float)) and 0 < self.strength <= 1,
+                f"strength={self.strength!r} must be in (0, 1] for real guidance",
+            )
+
+    # -- identity --------------------------------------------------------------------
+    def cache_key(self, length: int = 16) -> str:
+        """Hash of all fields but batch size, device and output dir; references by content."""
+        payload = {k: v for k, v in self.to_dict().items() if k not in self._not_in_key}
+        if self.references is not None:
+            payload["references"] = [[_reference_hash(p) for p in refs] for refs in self.references]
+        payload["__class__"] = type(self).__name__
+        return stable_hash(payload, length=length)
+
+    @functools.cached_property
+    def set_key(self) -> str:
+        """The set's key (computed once per job object)."""
+        return self.cache_key()
+
+    def set_dir(self) -> Path:
+        """Where the set lives: ``output_dir``, or ``cache_dir()/sets/<set_key>``."""
+        if self.output_dir is not None:
+            return Path(self.output_dir)
+        from .paths import cache_dir
+
+        return cache_dir() / "sets" / self.set_key
+
+    def prompts(self, class_index: int) -> tuple[str, ...]:
+        """The prompts of one class."""
+        if self.sentences is not None:
+            return self.sentences[class_index]
+        return (self.template.replace("{}", self.classnames[class_index]),)
+
+    def units(self) -> list["ImageUnit"]:
+        """Every image of the set, in a fixed order (class, reference, prompt, index)."""
+        key = self.set_key
+        refs_hashes = (
+            [[_reference_hash(p) for p in refs] for refs in self.references] if self.references is not None else None
+        )
+        out = []
+        for c, name in enumerate(self.classnames):
+            refs = self.references[c] if self.references is not None else (None,)
+            for r, ref in enumerate(refs):
+                for p, prompt in enumerate(self.prompts(c)):
+                    for i in range(self.images_per_prompt):
+                        seed = int(stable_hash([key, name, r, p, i], length=16), 16) & (2**63 - 1)
+                        uid = (f"r{r:03d}_" if ref is not None else "") + f"p{p:04d}_i{i:03d}"
+                        out.append(
+                            ImageUnit(
+                                id=uid,
+                                class_index=c,
+                                classname=name,
+                                prompt_index=p,
+                                prompt=prompt,
+                                image_index=i,
+                                seed=seed,
+                                reference_index=r if ref is not None else None,
+                                reference=ref,
+                                reference_sha256=refs_hashes[c][r] if refs_hashes is not None else None,
+                            )
+                        )
+        return out
+
+    def __len__(self) -> int:
+        n_refs = [len(r) for r in self.references] if self.references is not None else [1] * len(self.classnames)
+        return sum(n * len(self.prompts(c)) * self.images_per_prompt for c, n in enumerate(n_refs))
+
+
+_REF_HASHES: dict[tuple[str, float, int], str] = {}
+
+
+def _reference_hash(path: str) -> str:
+    """sha256 of a reference image's bytes (memoised by path, mtime and size)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"reference image {path!r} does not exist")
+    st = p.stat()
+    k = (str(p.resolve()), st.st_mtime, st.st_size)
+    if k not in _REF_HASHES:
+        _REF_HASHES[k] = file_sha256(p)
+    return _REF_HASHES[k]
+
+
+@dataclass(frozen=True)
+class ImageUnit:
+    """One image to make: where it sits in the set and the seed that makes it."""
+
+    id: str
+    class_index: int
+    classname: str
+    prompt_index: int
+    prompt: str
+    image_index: int
+    seed: int
+    reference_index: int | None = None
+    reference: str | None = None
+    reference_sha256: str | None = None
+
+    @property
+    def relpath(self) -> str:
+        return f"{IMAGES_DIR}/{class_dirname(self.classname)}/{self.id}.png"
+
+
+# -- pipelines ------------------------------------------------------------------------
+def set_scheduler(pipe: Any, name: str | None) -> Any:
+    """Swap the pipeline's scheduler for ``name`` (a key of :data:`SCHEDULERS`), keeping its config."""
+    if name is None:
+        return pipe
+    import diffusers
+
+    check_choice("scheduler", name, SCHEDULERS)
+    cls = getattr(diffusers, SCHEDULERS[name])
+    kwargs = {"algorithm_type": "dpmsolver++"} if name in ("dpm++",) else {}
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **kwargs)
+    return pipe
+
+
+def _load_pipeline(job: GenerationJob) -> Any:
+    """Load the job's pipeline through ``models.load_generator`` (the one loading place)."""
+    import torch
+
+    img2img = job.references is not None
+    dtype = getattr(torch, job.dtype)
+    try:
+        from .models import load_generator
+    except ImportError:  # models.py (owned by another module) not there yet: plain diffusers
+        load_generator = None
+    if load_generator is not None:
+        pipe = load_generator(job.pipeline_id, job.revision, img2img=img2img, device=job.device, dtype=dtype, scheduler=job.scheduler)
+    else:
+        import diffusers
+
+        cls = diffusers.AutoPipelineForImage2Image if img2img else diffusers.DiffusionPipeline
+        pipe = cls.from_pretrained(job.pipeline_id, revision=job.revision, torch_dtype=dtype)
+        pipe = pipe.to(job.device)
+    set_scheduler(pipe, job.scheduler)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# -- distributed helpers --------------------------------------------------------------
+def _dist() -> tuple[int, int, Any]:
+    """(rank, world size, torch.distributed or None); joins a torchrun group when launched by one."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1, None
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), dist
+    return 0, 1, None
+
+
+def _barrier(dist: Any) -> None:
+    if dist is not None:
+        dist.barrier()
+
+
+# -- the engine -----------------------------------------------------------------------
+def _image_ok(path: Path) -> bool:
+    """True if ``path`` is a complete, decodable image."""
+    if not path.exists():
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:
+        return False
+
+
+def _to_pil(images: Any) -> list:
+    from PIL import Image
+
+    if isinstance(images, list) and images and isinstance(images[0], Image.Image):
+        return images
+    import numpy as np
+
+    arr = np.asarray(images)
+    arr = (np.clip(arr, 0, 1) * 255).round().astype("uint8") if arr.dtype != np.uint8 else arr
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
+
+
+def _png_bytes(img: Any) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _write_image(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        why = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system"}.get(
+            e.errno, e.strerror or str(e)
+        )
+        raise GenerationError(
+            f"could not write {path}: {why} ({e.__class__.__name__}: {e}). Images written so far are kept; "
+            "free space or fix permissions and run the same job again to resume."
+        ) from e
+
+
+def _open_reference(path: str, width: int, height: int) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB").resize((width, height), Image.BICUBIC)
+
+
+def _call_pipeline(pipe: Any, job: GenerationJob, batch: Sequence[ImageUnit]) -> list:
+    import torch
+
+    kwargs: dict[str, Any] = dict(
+        prompt=[u.prompt for u in batch],
+        num_inference_steps=job.steps,
+        guidance_scale=job.guidance_scale,
+        generator=[torch.Generator("cpu").manual_seed(u.seed) for u in batch],
+        output_type="pil",
+    )
+    if job.negative_prompt is not None:
+        kwargs["negative_prompt"] = [job.negative_prompt] * len(batch)
+    if job.references is not None:
+        kwargs["image"] = [_open_reference(u.reference, job.width, job.height) for u in batch]
+        kwargs["strength"] = job.strength
+    else:
+        kwargs["height"], kwargs["width"] = job.height, job.width
+    with torch.inference_mode():
+        out = pipe(**kwargs)
+    images = _to_pil(out.images if hasattr(out, "images") else out[0])
+    if len(images) != len(batch):
+        raise GenerationError(f"pipeline returned {len(images)} images for a batch of {len(batch)}")
+    return images
+
+
+def _manifest_row(job: GenerationJob, u: ImageUnit, sha: str) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "path": u.relpath,
+        "class": u.classname,
+        "class_index": u.class_index,
+        "prompt": u.prompt,
+        "prompt_index": u.prompt_index,
+        "image_index": u.image_index,
+        "seed": u.seed,
+        "pipeline_id": job.pipeline_id,
+        "revision": job.revision,
+        "scheduler": job.scheduler,
+        "steps": job.steps,
+        "guidance_scale": job.guidance_scale,
+        "height": job.height,
+        "width": job.width,
+        "negative_prompt": job.negative_prompt,
+        "reference": u.reference_sha256,
+        "reference_index": u.reference_index,
+        "strength": job.strength,
+        "set_key": job.set_key,
+        "sha256": sha,
+    }
+
+
+def _claim_dir(job: GenerationJob, set_dir: Path) -> None:
+    """Write ``job.json`` or check that the one there is this job's."""
+    path = set_dir / JOB_FILE
+    if path.exists():
+        try:
+            there = json.loads(path.read_text()).get("set_key")
+        except json.JSONDecodeError:
+            there = None
+        if there != job.set_key:
+            raise SetMismatchError(
+                f"{set_dir} holds a different set (key {there!r}, this job's key is {job.set_key!r}); "
+                "choose another output_dir or delete that one"
+            )
+        return
+    nonempty = set_dir.exists() and any(set_dir.iterdir())
+    if nonempty:
+        raise SetMismatchError(f"{set_dir} is not empty and holds no {JOB_FILE}; refusing to write a set into it")
+    payload = job.to_dict()
+    for k in job._not_in_key:
+        payload.pop(k)
+    payload["set_key"] = job.set_key
+    atomic_write_json(path, payload)
+
+
+def _clean_temps(set_dir: Path) -> None:
+    """Remove temp files a killed run left behind (never complete images)."""
+    for tmp in (set_dir / IMAGES_DIR).glob("*/.*.tmp"):
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True) -> SyntheticSet:
+    """Make (or finish) the set ``job`` describes and return it.
+
+    ``pipeline``: a diffusers-style pipeline object; if None it is loaded from
+    ``job.pipeline_id`` / ``job.revision`` through ``models.load_generator``. A given pipeline
+    gets ``job.scheduler`` set on it. Safe to call again after a crash; returns at once if
+    the set is complete. Under ``torchrun`` every rank must call it with the same job.
+    """
+    from tqdm.auto import tqdm
+
+    rank, world, dist = _dist()
+    set_dir = job.set_dir()
+    s = SyntheticSet(set_dir)
+    if rank == 0:
+        set_dir.mkdir(parents=True, exist_ok=True)
+        _claim_dir(job, set_dir)
+    _barrier(dist)
+    if rank != 0:
+        _claim_dir(job, set_dir)  # raises on mismatch on every rank, never writes
+    if s.is_complete:
+        return s
+    if rank == 0:
+        _clean_temps(set_dir)
+    _barrier(dist)
+
+    units = job.units()
+    mine = units[rank::world]
+    todo = [u for u in mine if not _image_ok(set_dir / u.relpath)]
+    if todo:
+        if pipeline is None:
+            pipeline = _load_pipeline(job)
+        else:
+            set_scheduler(pipeline, job.scheduler)
+        bar = tqdm(
+            total=len(todo) * world,
+            desc=f"generate {job.set_key}",
+            unit="img",
+            disable=not progress or rank != 0,
+            dynamic_ncols=True,
+        )
+        for start in range(0, len(todo), job.batch_size):
+            batch = todo[start : start + job.batch_size]
+            images = _call_pipeline(pipeline, job, batch)
+            for u, img in zip(batch, images):
+                _write_image(set_dir / u.relpath, _png_bytes(img))
+            bar.update(len(batch) * world)
+        bar.close()
+    _barrier(dist)
+
+    if rank == 0:
+        missing = [u.relpath for u in units if not (set_dir / u.relpath).exists()]
+        if missing:
+            raise GenerationError(f"{len(missing)} images missing after generation, e.g. {missing[:3]}")
+        rows = [_manifest_row(job, u, file_sha256(set_dir / u.relpath)) for u in units]
+        try:
+            write_manifest(set_dir, rows)
+            write_dataset_card(set_dir, s.job, rows)
+            atomic_write_text(set_dir / COMPLETE_FILE, f"{len(rows)} images\n")
+        except OSError as e:
+            raise GenerationError(f"could not finish set {set_dir}: {e}") from e
+    _barrier(dist)
+    return s
+
+
+# -- command line (torchrun entry) ----------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m synthrec_core.generation --job job.json [--batch-size N] [--output-dir D]``."""
+    ap = argparse.ArgumentParser(prog="python -m synthrec_core.generation", description=__doc__.splitlines()[0])
+    ap.add_argument("--job", required=True, help="JSON file with GenerationJob fields")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--output-dir", default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    values = json.loads(Path(args.job).read_text())
+    values.pop("set_key", None)
+    for k, v in (("batch_size", args.batch_size), ("device", args.device), ("output_dir", args.output_dir)):
+        if v is not None:
+            values[k] = v
+    job = GenerationJob.from_dict(values)
+    t0 = time.time()
+    s = generate(job, progress=not args.no_progress)
+    rank, _, dist = _dist()
+    if rank == 0:
+        print(f"set {job.set_key} complete at {s.root} ({len(job)} images, {time.time() - t0:.1f} s)", file=sys.stderr)
+    if dist is not None:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
