@@ -288,7 +288,7 @@ def _load_pipeline(job: GenerationJob) -> Any:
         import diffusers
 
         cls = diffusers.AutoPipelineForImage2Image if img2img else diffusers.DiffusionPipeline
-        pipe = cls.from_pretrained(job.pipeline_id, revision=job.revision, torch_dtype=dtype)
+        pipe = cls.from_pretrained(job.pipeline_id, revision=job.revision, dtype=dtype)
         pipe = pipe.to(job.device)
     set_scheduler(pipe, job.scheduler)
     if hasattr(pipe, "set_progress_bar_config"):
@@ -457,7 +457,7 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
 
     ``pipeline``: a diffusers-style pipeline object; if None it is loaded from
     ``job.pipeline_id`` / ``job.revision`` through ``models.load_generator``. A given pipeline
-    gets ``job.scheduler`` set on it. Safe to call again after a crash; returns at once if
+    runs with ``job.scheduler`` (if set) for this call only; its own scheduler is restored. Safe to call again after a crash; returns at once if
     the set is complete. Under ``torchrun`` every rank must call it with the same job.
     """
     from tqdm.auto import tqdm
@@ -481,9 +481,11 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
     mine = units[rank::world]
     todo = [u for u in mine if not _image_ok(set_dir / u.relpath)]
     if todo:
+        own_scheduler = None
         if pipeline is None:
             pipeline = _load_pipeline(job)
-        else:
+        elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
+            own_scheduler = pipeline.scheduler
             set_scheduler(pipeline, job.scheduler)
         bar = tqdm(
             total=len(todo) * world,
@@ -492,13 +494,17 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
             disable=not progress or rank != 0,
             dynamic_ncols=True,
         )
-        for start in range(0, len(todo), job.batch_size):
-            batch = todo[start : start + job.batch_size]
-            images = _call_pipeline(pipeline, job, batch)
-            for u, img in zip(batch, images):
-                _write_image(set_dir / u.relpath, _png_bytes(img))
-            bar.update(len(batch) * world)
-        bar.close()
+        try:
+            for start in range(0, len(todo), job.batch_size):
+                batch = todo[start : start + job.batch_size]
+                images = _call_pipeline(pipeline, job, batch)
+                for u, img in zip(batch, images):
+                    _write_image(set_dir / u.relpath, _png_bytes(img))
+                bar.update(len(batch) * world)
+        finally:
+            bar.close()
+            if own_scheduler is not None:
+                pipeline.scheduler = own_scheduler
     _barrier(dist)
 
     if rank == 0:
