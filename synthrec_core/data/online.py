@@ -50,6 +50,23 @@ HOW_TO_GET = {
 }
 
 
+# The folder torchvision looks for under ``root``: checked before importing torchvision, so an
+# offline miss fails in milliseconds rather than after torch's multi-second import.
+EXPECTED_DIR = {
+    "cifar10": "cifar-10-batches-py",
+    "cifar100": "cifar-100-python",
+    "eurosat": "eurosat/2750",
+    "dtd": "dtd/dtd",
+    "flowers102": "flowers-102",
+    "food101": "food-101",
+    "oxford_pets": "oxford-iiit-pet",
+    "stanford_cars": "stanford_cars",
+    "fgvc_aircraft": "fgvc-aircraft-2013b",
+    "caltech101": "caltech101/101_ObjectCategories",
+    "sun397": "SUN397",
+}
+
+
 def _unavailable(name: str, root: Path, reason: str) -> DatasetUnavailable:
     how = HOW_TO_GET[name].format(root=root)
     return DatasetUnavailable(f"dataset {name!r} is not available under {root} ({reason}). To get it: {how}")
@@ -57,6 +74,9 @@ def _unavailable(name: str, root: Path, reason: str) -> DatasetUnavailable:
 
 def _open(name: str, root: Path, build: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
     """``build(download)`` -> parts; fail fast offline, try a download online."""
+    expected = root / EXPECTED_DIR[name]
+    if is_offline() and not expected.exists():
+        raise _unavailable(name, root, f"offline: SYNTHREC_OFFLINE or HF_HUB_OFFLINE is set, and {expected} is absent")
     try:
         return build(False)
     except (RuntimeError, FileNotFoundError, OSError) as err:
@@ -108,8 +128,8 @@ def _tv():
 
 
 def _cifar(name: str, root: Path, hundred: bool) -> RawPool:
-    cls = _tv().CIFAR100 if hundred else _tv().CIFAR10
-    parts = _open(name, root, lambda dl: {p: cls(str(root), train=(p == "train"), download=dl)
+    cls = "CIFAR100" if hundred else "CIFAR10"
+    parts = _open(name, root, lambda dl: {p: getattr(_tv(), cls)(str(root), train=(p == "train"), download=dl)
                                             for p in ("train", "test")})
     raw = list(parts["train"].classes)
     return _pool(name, parts, [cn.clean_identifier(c) for c in raw], raw,
@@ -124,42 +144,44 @@ def _eurosat(name: str, root: Path) -> RawPool:
                                              "classnames": "full CoOp-style names (not truncated)"})
 
 
-def _split_parts(name: str, root: Path, ctor: Callable[..., Any], splits: dict[str, str], **kw: Any) -> dict:
-    return _open(name, root, lambda dl: {p: ctor(str(root), split=s, download=dl, **kw) for p, s in splits.items()})
+def _split_parts(name: str, root: Path, cls: str, splits: dict[str, str], **kw: Any) -> dict:
+    """Parts from a torchvision class (named, so torchvision is imported only when needed)."""
+    return _open(name, root, lambda dl: {p: getattr(_tv(), cls)(str(root), split=s, download=dl, **kw)
+                                         for p, s in splits.items()})
 
 
 def _dtd(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().DTD, {"train": "train", "val": "val", "test": "test"}, partition=1)
+    parts = _split_parts(name, root, "DTD", {"train": "train", "val": "val", "test": "test"}, partition=1)
     raw = list(parts["train"].classes)
     return _pool(name, parts, [cn.clean_identifier(c) for c in raw], raw, {"official_split": "partition 1 train/val/test"})
 
 
 def _flowers(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().Flowers102, {"train": "train", "val": "val", "test": "test"})
+    parts = _split_parts(name, root, "Flowers102", {"train": "train", "val": "val", "test": "test"})
     return _pool(name, parts, list(cn.FLOWERS102), list(cn.FLOWERS102), {"official_split": "train/val/test (setid.mat)"})
 
 
 def _food(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().Food101, {"train": "train", "test": "test"})
+    parts = _split_parts(name, root, "Food101", {"train": "train", "test": "test"})
     raw = list(parts["train"].classes)
     return _pool(name, parts, [cn.clean_identifier(c) for c in raw], raw,
                  {"official_split": "train 75,750 / test 25,250; val carved from train"})
 
 
 def _pets(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().OxfordIIITPet, {"train": "trainval", "test": "test"})
+    parts = _split_parts(name, root, "OxfordIIITPet", {"train": "trainval", "test": "test"})
     raw = list(parts["train"].classes)
     return _pool(name, parts, raw, raw, {"official_split": "trainval / test; val carved from trainval"})
 
 
 def _cars(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().StanfordCars, {"train": "train", "test": "test"})
+    parts = _split_parts(name, root, "StanfordCars", {"train": "train", "test": "test"})
     raw = list(parts["train"].classes)
     return _pool(name, parts, raw, raw, {"official_split": "train 8,144 / test 8,041; val carved from train"})
 
 
 def _aircraft(name: str, root: Path) -> RawPool:
-    parts = _split_parts(name, root, _tv().FGVCAircraft, {"train": "train", "val": "val", "test": "test"},
+    parts = _split_parts(name, root, "FGVCAircraft", {"train": "train", "val": "val", "test": "test"},
                          annotation_level="variant")
     raw = list(parts["train"].classes)
     return _pool(name, parts, raw, raw, {"official_split": "train/val/test (variant level)"})
