@@ -63,10 +63,13 @@ def collect_notebooks(profile: str = "mini") -> list[Path]:
     return copied
 
 
-def build_book(profile: str = "mini", strict: bool = True) -> Path:
-    """Collect executed notebooks and build the HTML book; return the path of ``index.html``."""
+def build_book(profile: str = "mini", strict: bool = True, out: Path | None = None) -> Path:
+    """Collect executed notebooks and build the HTML book; return the path of ``index.html``.
+
+    The HTML goes to ``<out>/_build/html`` (``out`` defaults to :func:`paths.build_dir`).
+    """
     collect_notebooks(profile)
-    out = build_dir()
+    out = Path(out) if out is not None else build_dir()
     cmd = [sys.executable, "-m", "jupyter_book", "build", str(REPO_DIR), "--path-output", str(out)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]

@@ -14,6 +14,7 @@ notebooks go to ``_build/executed/<profile>/`` and never over the sources.
 from __future__ import annotations
 
 import ast
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -145,6 +146,10 @@ def run_notebook(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     t0 = time.time()
+    # A kernel inherits our environment; MPLBACKEND=Agg (set by pytest or scripts) would make
+    # figures vanish from the executed notebook and the book, so kernels always get inline.
+    saved_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         pm.execute_notebook(
             str(notebook),
@@ -160,6 +165,11 @@ def run_notebook(
         if tmp.exists():
             tmp.replace(failed)
         raise
+    finally:
+        if saved_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved_backend
     tmp.replace(out)  # atomic: a half-run notebook never poses as a finished one
     print(f"[synthrec] {notebook.name} ({profile}) done in {time.time() - t0:.0f} s -> {out}")
     return out
