@@ -400,3 +400,58 @@ def test_cached_arrays_hit_and_recover(tmp_path, monkeypatch):
     src.write_text("changed")
     _, info4 = cached_arrays("t", [src], parse)
     assert info4["cache_file"] != info["cache_file"]
+
+
+# -- fallbacks and the remaining paper loaders ------------------------------------------------
+def test_fashion_mnist_online_fallback_uses_torchvision(tmp_path, monkeypatch):
+    """Debian files absent and online: torchvision's downloader is used (stubbed here), with a warning."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("SYNTHREC_OFFLINE", raising=False)
+    monkeypatch.setattr(offline_mod, "FASHION_MNIST_DIR", tmp_path / "nothing")
+    rng = np.random.default_rng(0)
+    fake = {"train": (rng.integers(0, 255, (50, 28, 28), dtype=np.uint8), np.arange(50) % 10),
+            "test": (rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), np.arange(20) % 10)}
+    monkeypatch.setattr(offline_mod, "_torchvision_mnist_like", lambda *a: fake)
+    with pytest.warns(UserWarning, match="downloading Fashion-MNIST with torchvision"):
+        splits = load_dataset("fashion_mnist", root=tmp_path, val_size=10)
+    assert splits.sizes() == {"train": 40, "val": 10, "test": 20}
+    assert "torchvision" in splits.provenance["source"]
+
+    def fail(*a):
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(offline_mod, "_torchvision_mnist_like", fail)
+    with pytest.warns(UserWarning), pytest.raises(DatasetUnavailable, match=r"apt-get install .*no route to host"):
+        load_dataset("fashion_mnist", root=tmp_path)
+
+
+def test_imagenet_from_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for part, n in (("train", 4), ("val", 2)):
+        for wnid in ("n01440764", "n02012849", "n03126707"):
+            d = tmp_path / "imagenet" / part / wnid
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(np.full((6, 6, 3), 30 * i, np.uint8)).save(d / f"{wnid}_{i}.JPEG")
+    splits = load_dataset("imagenet", root=tmp_path, val_size=3)
+    assert splits.classnames == ["tench", "crane bird", "construction crane"]
+    assert splits.display_names[0] == "n01440764"
+    assert splits.sizes() == {"train": 9, "val": 3, "test": 6}
+
+
+def test_imagenet_names_unique():
+    from importlib import resources
+
+    from synthrec_core.data.online import _imagenet_names
+
+    wnids = resources.files("timm").joinpath("data/_info/imagenet_synsets.txt").read_text().split()
+    names = _imagenet_names(wnids)
+    assert len(wnids) == 1000 and len(set(names)) == 1000
+    assert names[0] == "tench" and all("(" not in n for n in names)
+
+
+def test_class_table():
+    splits = _load("mnist5k")
+    table = splits.class_table()
+    assert list(table.columns) == ["display", "train", "val", "test"]
+    assert table["train"].sum() == 3600 and table.loc["zero", "display"] == "0"
