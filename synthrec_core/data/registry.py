@@ -55,11 +55,12 @@ class DatasetSpec:
     loader: Callable[[Path, str], RawPool] = dataclasses.field(repr=False, compare=False, default=None)
 
 
-def _mini(name, title, n, split, source, desc, fn) -> DatasetSpec:
+def _mini(name: str, title: str, n: int, split: str, source: str, desc: str,
+          fn: Callable[[Path, str], RawPool]) -> DatasetSpec:
     return DatasetSpec(name, title, "mini", n, split, 0.2, source, desc, lambda root, nm: fn(root, nm))
 
 
-def _paper(name, title, n, split, desc, test_size: float = 0.3) -> DatasetSpec:
+def _paper(name: str, title: str, n: int, split: str, desc: str, test_size: float = 0.3) -> DatasetSpec:
     return DatasetSpec(name, title, "paper", n, split, test_size, "torchvision.datasets", desc,
                        lambda root, nm: online.PAPER_LOADERS[name](nm, root))
 

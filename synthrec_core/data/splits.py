@@ -164,7 +164,10 @@ def kshot_indices(dataset_or_labels: ImageDataset | np.ndarray | Sequence[int], 
 
 
 def kshot(splits: DatasetSplits, k: int, seed: int) -> ImageDataset:
-    """A ``k``-shot training set drawn from ``splits.train`` only (never val or test)."""
+    """A ``k``-shot training set drawn from ``splits.train`` only (never val or test).
+
+    ``splits.replace(train=kshot(splits, k, seed))`` gives k-shot splits with val/test intact.
+    """
     if not isinstance(splits, DatasetSplits):
         raise TypeError(f"kshot needs DatasetSplits (it draws from .train only), got {type(splits).__name__}")
     idx = kshot_indices(splits.train, k, seed)
