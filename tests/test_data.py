@@ -455,3 +455,27 @@ def test_class_table():
     table = splits.class_table()
     assert list(table.columns) == ["display", "train", "val", "test"]
     assert table["train"].sum() == 3600 and table.loc["zero", "display"] == "0"
+
+
+def test_coop_split_file(tmp_path):
+    import json
+
+    from synthrec_core.data import describe_datasets, load_coop_dataset
+
+    images = tmp_path / "images"
+    rows = {"train": [], "val": [], "test": []}
+    for label, cname in enumerate(["annual crop land", "forest"]):
+        (images / f"c{label}").mkdir(parents=True)
+        for i, part in enumerate(["train"] * 3 + ["val", "test", "test"]):
+            rel = f"c{label}/{i}.png"
+            Image.fromarray(np.full((4, 4, 3), i * 20, np.uint8)).save(images / rel)
+            rows[part].append([rel, label, cname])
+    split_file = tmp_path / "split_zhou_EuroSAT.json"
+    split_file.write_text(json.dumps(rows))
+    splits = load_coop_dataset(split_file, images)
+    assert splits.name == "eurosat" and splits.classnames == ["annual crop land", "forest"]
+    assert splits.sizes() == {"train": 6, "val": 2, "test": 4}
+    with pytest.raises(DatasetUnavailable, match="not found"):
+        load_coop_dataset(split_file, tmp_path / "elsewhere")
+    table = describe_datasets("mini")
+    assert list(table.index) == MINI and "loader" not in table.columns

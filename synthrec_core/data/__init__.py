@@ -4,6 +4,7 @@
   packages for the ``mini`` profile, torchvision / folder ones for the ``paper`` profile) as
   seeded train/val/test :class:`DatasetSplits`;
 - :func:`imagefolder_dataset`: any user ImageFolder directory;
+- :func:`load_coop_dataset`: a CoOp ``split_zhou_*.json`` split over local images;
 - :func:`kshot` / :func:`kshot_indices`: seeded k-shot draws from train only;
 - :func:`select_classes`: a subset of the label space, relabelled;
 - :func:`to_mini_resolution` / :func:`pad_to`: the mini world's 32x32 framing.
@@ -12,7 +13,16 @@
 from .base import DatasetUnavailable, RawPool, is_offline
 from .dataset import SPLIT_NAMES, DatasetSplits, ImageDataset
 from .imagefolder import imagefolder_dataset, imagefolder_pool
-from .registry import DATASETS, DatasetSpec, dataset_spec, list_datasets, load_dataset, splits_from_pool
+from .registry import (
+    DATASETS,
+    DatasetSpec,
+    dataset_spec,
+    describe_datasets,
+    list_datasets,
+    load_coop_dataset,
+    load_dataset,
+    splits_from_pool,
+)
 from .splits import carve_splits, kshot, kshot_indices, select_classes, stratified_subsample
 from .transforms import MINI_SIZE, pad_to, to_grayscale, to_mini_resolution
 
@@ -27,12 +37,14 @@ __all__ = [
     "SPLIT_NAMES",
     "carve_splits",
     "dataset_spec",
+    "describe_datasets",
     "imagefolder_dataset",
     "imagefolder_pool",
     "is_offline",
     "kshot",
     "kshot_indices",
     "list_datasets",
+    "load_coop_dataset",
     "load_dataset",
     "pad_to",
     "select_classes",

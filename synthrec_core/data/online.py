@@ -24,7 +24,7 @@ from . import classnames as cn
 from .base import DatasetUnavailable, RawPool, is_offline
 from .dataset import ImageDataset
 
-__all__ = ["PAPER_LOADERS", "HOW_TO_GET", "load_imagenet_folder"]
+__all__ = ["PAPER_LOADERS", "HOW_TO_GET", "EXPECTED_DIR", "load_imagenet_folder", "load_coop_split"]
 
 # How to get each dataset by hand (shown in every "not available" error).
 HOW_TO_GET = {
@@ -258,3 +258,47 @@ PAPER_LOADERS: dict[str, Callable[[str, Path], RawPool]] = {
     "sun397": _sun,
     "imagenet": load_imagenet_folder,
 }
+
+
+def load_coop_split(split_file: str | Path, image_dir: str | Path, name: str | None = None) -> RawPool:
+    """A dataset from a CoOp-style split file (``split_zhou_<Dataset>.json``) over local images.
+
+    The file maps ``"train"``/``"val"``/``"test"`` to ``[relative_path, label, classname]``
+    triples; paths are relative to ``image_dir``. Class names are taken from the file (CoOp's
+    cleaned names). The paper's few-shot protocol uses these splits, so a GPU reproduction can
+    pass them here instead of our seeded carving.
+    """
+    import json
+
+    split_file, image_dir = Path(split_file), Path(image_dir)
+    name = name or split_file.stem.replace("split_zhou_", "").lower()
+    if not split_file.is_file():
+        raise DatasetUnavailable(f"dataset {name!r}: split file {split_file} not found")
+    with open(split_file, encoding="utf-8") as f:
+        table = json.load(f)
+    names: dict[int, str] = {}
+    for part in ("train", "val", "test"):
+        for _, label, cname in table.get(part, []):
+            names.setdefault(int(label), str(cname))
+    n = max(names) + 1 if names else 0
+    missing = sorted(set(range(n)) - set(names))
+    if missing or not names:
+        raise ValueError(f"{split_file}: labels {missing[:5]} have no entries")
+    classnames = [names[i] for i in range(n)]
+    parts, offset = {}, 0
+    for part in ("train", "val", "test"):
+        rows = table.get(part, [])
+        if not rows:
+            continue
+        parts[part] = ImageDataset(name=name, split=part, classnames=classnames, mode="RGB",
+                                   paths=[image_dir / r[0] for r in rows],
+                                   labels=np.array([int(r[1]) for r in rows], np.int64),
+                                   ids=np.arange(len(rows), dtype=np.int64) + offset)
+        offset += len(rows)
+    absent = [str(ds.paths[0]) for ds in parts.values() if ds.paths and not ds.paths[0].exists()]
+    if absent:
+        raise DatasetUnavailable(f"dataset {name!r}: images of {split_file.name} not found under {image_dir} "
+                                 f"(e.g. {absent[0]})")
+    prov = {"source": f"CoOp split file {split_file}", "files": str(image_dir),
+            "official_split": "CoOp split file (" + "/".join(parts) + ")"}
+    return RawPool(classnames, list(classnames), parts, prov)

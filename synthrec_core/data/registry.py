@@ -37,7 +37,8 @@ from .base import RawPool, datasets_cache_dir
 from .dataset import DatasetSplits
 from .splits import carve_splits, stratified_subsample
 
-__all__ = ["DatasetSpec", "DATASETS", "list_datasets", "dataset_spec", "load_dataset", "splits_from_pool"]
+__all__ = ["DatasetSpec", "DATASETS", "list_datasets", "dataset_spec", "describe_datasets", "load_dataset",
+           "load_coop_dataset", "splits_from_pool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +100,14 @@ def list_datasets(profile: str | None = None) -> list[str]:
     if profile is not None:
         check_choice("profile", profile, ["mini", "paper", "any"])
     return [n for n, s in DATASETS.items() if profile is None or s.profile == profile]
+
+
+def describe_datasets(profile: str | None = None) -> "Any":
+    """A pandas DataFrame of the registry (one row per dataset), for tables in the book."""
+    import pandas as pd
+
+    rows = [{k: v for k, v in dataclasses.asdict(DATASETS[n]).items() if k != "loader"} for n in list_datasets(profile)]
+    return pd.DataFrame(rows).set_index("name")
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -191,3 +200,15 @@ def load_dataset(name: str, *, seed: int = 0, val_size: float | int = 0.1, test_
     splits.provenance["title"] = spec.title
     splits.provenance["profile"] = spec.profile
     return splits
+
+
+def load_coop_dataset(split_file: str | Path, image_dir: str | Path, *, name: str | None = None, seed: int = 0,
+                      val_size: float | int = 0.1, max_test: int | None = None) -> DatasetSplits:
+    """Splits from a CoOp ``split_zhou_*.json`` file over local images (the paper's protocol).
+
+    ``val_size`` is used only if the file has no ``val`` list; ``max_test`` subsamples test.
+    """
+    pool = online.load_coop_split(split_file, image_dir, name=name)
+    name = name or Path(split_file).stem.replace("split_zhou_", "").lower()
+    return splits_from_pool(name, pool, seed=seed, val_size=val_size, test_size=0.2, max_test=max_test,
+                            description=f"{name} with the CoOp split file {Path(split_file).name}")
