@@ -479,3 +479,13 @@ def test_coop_split_file(tmp_path):
         load_coop_dataset(split_file, tmp_path / "elsewhere")
     table = describe_datasets("mini")
     assert list(table.index) == MINI and "loader" not in table.columns
+
+
+def test_class_grid():
+    from synthrec_core.data import class_grid
+
+    splits = _load("digits")
+    grid = class_grid(splits.train, per_class=3, seed=0)
+    assert grid.shape == (10 * 9 - 1, 3 * 9 - 1) and grid.dtype == np.uint8
+    assert np.array_equal(grid, class_grid(splits.train, per_class=3, seed=0))
+    assert grid[:8, :8].max() > 0  # a zero in the top-left cell

@@ -13,6 +13,7 @@
 from .base import DatasetUnavailable, RawPool, is_offline
 from .dataset import SPLIT_NAMES, DatasetSplits, ImageDataset
 from .imagefolder import imagefolder_dataset, imagefolder_pool
+from .preview import class_grid
 from .registry import (
     DATASETS,
     DatasetSpec,
@@ -36,6 +37,7 @@ __all__ = [
     "RawPool",
     "SPLIT_NAMES",
     "carve_splits",
+    "class_grid",
     "dataset_spec",
     "describe_datasets",
     "imagefolder_dataset",
