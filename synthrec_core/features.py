@@ -1,0 +1,245 @@
+"""Image features through a content-addressed cache that can never serve stale features.
+
+:func:`encode_images` encodes images with an open_clip-style encoder (``encode_image`` or
+``forward``) in eval mode, without augmentation, and caches the result under
+``cache_dir()/features/<encoder key>/<data key>.npy``:
+
+- the **encoder key** hashes the encoder's name, its class, the bytes of every tensor of its
+  ``state_dict`` (so other weights or a fine-tuned copy get a new key) and ``repr`` of its
+  preprocessing (resize, crop, normalisation);
+- the **data key** hashes the images' content: a complete :class:`~synthrec_core.sets.SyntheticSet`
+  by its key and its manifest's file sha256s, image files by their sha256, in-memory images
+  by their pixel bytes.
+
+Batch size and device are not in either key. Weight hashes are memoised per model object and
+recomputed when any tensor is modified in place (torch's version counters) or replaced, so a
+second request costs a manifest read and a ``.npy`` load. This module never loads models
+(see ``models``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .utils import atomic_write_bytes, atomic_write_json, file_sha256, stable_hash
+
+__all__ = ["Encoder", "as_encoder", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir"]
+
+
+@dataclass(frozen=True, eq=False)
+class Encoder:
+    """An image encoder: the model, its preprocessing (PIL -> tensor) and a name for humans.
+
+    ``name`` is part of the key but never the only part: the weights and preprocessing are
+    hashed too, so two encoders with the same name and different weights never share features.
+    """
+
+    model: Any
+    preprocess: Callable[[Any], Any]
+    name: str = "encoder"
+
+    def key(self) -> str:
+        """The encoder part of the cache key."""
+        return stable_hash(
+            {
+                "name": self.name,
+                "class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+                "weights": weights_hash(self.model),
+                "preprocess": repr(self.preprocess),
+            }
+        )
+
+
+def as_encoder(encoder: Any) -> Encoder:
+    """Accept an :class:`Encoder`, ``(model, preprocess)`` or ``(model, preprocess, name)``."""
+    if isinstance(encoder, Encoder):
+        return encoder
+    if isinstance(encoder, (tuple, list)) and len(encoder) in (2, 3):
+        if len(encoder) == 2:
+            return Encoder(encoder[0], encoder[1], type(encoder[0]).__name__)
+        return Encoder(*encoder)
+    raise TypeError(f"encoder must be an Encoder or (model, preprocess[, name]), got {type(encoder).__name__}")
+
+
+_WEIGHT_HASHES: "weakref.WeakKeyDictionary[Any, tuple[tuple, str]]" = weakref.WeakKeyDictionary()
+
+
+def _tensor_state(model: Any) -> list[tuple[str, Any]]:
+    sd = model.state_dict()
+    return sorted(sd.items())
+
+
+def weights_hash(model: Any) -> str:
+    """sha256 over every ``state_dict`` tensor (name, dtype, shape, bytes); memoised per object.
+
+    The memo is checked against each tensor's storage pointer and version counter, which torch
+    bumps on every in-place change (``copy_``, optimiser steps, ``load_state_dict``).
+    """
+    items = _tensor_state(model)
+    signature = tuple((k, t.data_ptr(), t._version, tuple(t.shape), str(t.dtype)) for k, t in items)
+    try:
+        memo = _WEIGHT_HASHES.get(model)
+    except TypeError:  # not weak-referenceable
+        memo = None
+    if memo is not None and memo[0] == signature:
+        return memo[1]
+    h = hashlib.sha256()
+    for k, t in items:
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes())
+    digest = h.hexdigest()
+    try:
+        _WEIGHT_HASHES[model] = (signature, digest)
+    except TypeError:
+        pass
+    return digest
+
+
+def data_key(images: Any) -> str:
+    """Content key of an image collection (set, file paths, PIL images or a uint8 array)."""
+    from PIL import Image
+
+    from .sets import SyntheticSet
+
+    if isinstance(images, SyntheticSet):
+        m = images.require_complete().manifest()
+        return stable_hash({"set": images.key, "sha256": list(m["sha256"])})
+    if isinstance(images, np.ndarray):
+        h = hashlib.sha256(f"{images.dtype}|{images.shape}|".encode())
+        h.update(np.ascontiguousarray(images).tobytes())
+        return stable_hash({"array": h.hexdigest()})
+    images = list(images)
+    if all(isinstance(x, (str, os.PathLike)) for x in images):
+        return stable_hash({"files": [file_sha256(p) for p in images]})
+    if all(isinstance(x, Image.Image) for x in images):
+        digests = []
+        for im in images:
+            h = hashlib.sha256(f"{im.mode}|{im.size}|".encode())
+            h.update(im.tobytes())
+            digests.append(h.hexdigest())
+        return stable_hash({"pil": digests})
+    raise TypeError("images must be a SyntheticSet, a uint8 array, file paths or PIL images")
+
+
+def _iter_pil(images: Any):
+    from PIL import Image
+
+    from .sets import SyntheticSet
+
+    if isinstance(images, SyntheticSet):
+        images = images.paths()
+    if isinstance(images, np.ndarray):
+        for a in images:
+            yield Image.fromarray(a)
+        return
+    for x in images:
+        if isinstance(x, Image.Image):
+            yield x
+        else:
+            with Image.open(x) as im:
+                im.load()
+                yield im.copy()
+
+
+def _count(images: Any) -> int:
+    from .sets import SyntheticSet
+
+    if isinstance(images, SyntheticSet):
+        return len(images.manifest())
+    return len(images)
+
+
+def features_dir(root: str | os.PathLike | None = None) -> Path:
+    """Where feature caches live: ``<root>/features`` (default root ``cache_dir()``)."""
+    if root is None:
+        from .paths import cache_dir
+
+        root = cache_dir()
+    return Path(root) / "features"
+
+
+def encode_images(
+    encoder: Any,
+    images: Any,
+    *,
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache: bool = True,
+    cache_root: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Image features ``[N, D]`` (float32, not normalised) in the order of ``images``.
+
+    ``encoder``: an :class:`Encoder` or ``(model, preprocess[, name])``. ``images``: a complete
+    :class:`~synthrec_core.sets.SyntheticSet`, image paths, PIL images or a uint8 array
+    ``[N, H, W(, C)]``. With ``cache`` the result is read from / written to the feature cache.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    enc = as_encoder(encoder)
+    path = None
+    if cache:
+        path = features_dir(cache_root) / enc.key() / f"{data_key(images)}.npy"
+        if path.exists():
+            return np.load(path)
+    model = enc.model
+    was_training = getattr(model, "training", False)
+    model.eval()
+    fn = model.encode_image if hasattr(model, "encode_image") else model
+    n = _count(images)
+    out: list[np.ndarray] = []
+    batch: list[Any] = []
+    bar = tqdm(total=n, desc=f"encode {enc.name}", unit="img", disable=not progress or n < 2 * batch_size)
+
+    def flush() -> None:
+        x = torch.stack(batch).to(device)
+        with torch.inference_mode():
+            f = fn(x)
+        out.append(f.float().cpu().numpy())
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for im in _iter_pil(images):
+            batch.append(enc.preprocess(im))
+            if len(batch) == batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        bar.close()
+        if was_training:
+            model.train()
+    feats = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    if path is not None:
+        buf = io.BytesIO()
+        np.save(buf, feats)
+        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_json(path.with_suffix(".json"), {"encoder": enc.name, "n": int(feats.shape[0]), "dim": int(feats.shape[1])})
+    return feats
+
+
+def encode_texts(model: Any, tokenizer: Callable[[Sequence[str]], Any], texts: Sequence[str], device: str = "cpu") -> np.ndarray:
+    """Text features ``[len(texts), D]`` (float32, not normalised); cheap, so not cached."""
+    import torch
+
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        with torch.inference_mode():
+            f = model.encode_text(tokenizer(list(texts)).to(device))
+    finally:
+        if was_training:
+            model.train()
+    return f.float().cpu().numpy()
