@@ -201,10 +201,10 @@ class GenerationJob(Config):
                 for p, prompt in enumerate(self.prompts(c)):
                     for i in range(self.images_per_prompt):
                         seed = int(stable_hash([key, name, r, p, i], length=16), 16) & (2**63 - 1)
-                        uid = (f"r{r:03d}_" if ref is not None else "") + f"p{p:04d}_i{i:03d}"
+                        stem = (f"r{r:03d}_" if ref is not None else "") + f"p{p:04d}_i{i:03d}"
                         out.append(
                             ImageUnit(
-                                id=uid,
+                                id=f"{class_dirname(name)}/{stem}",
                                 class_index=c,
                                 classname=name,
                                 prompt_index=p,
@@ -240,7 +240,11 @@ def _reference_hash(path: str) -> str:
 
 @dataclass(frozen=True)
 class ImageUnit:
-    """One image to make: where it sits in the set and the seed that makes it."""
+    """One image to make: where it sits in the set and the seed that makes it.
+
+    ``id`` is ``<class folder>/<stem>`` (stem ``p0003_i007``, or ``r001_p0003_i007`` with a
+    reference): unique in the set, stable, and the image's path is ``images/<id>.png``.
+    """
 
     id: str
     class_index: int
@@ -255,7 +259,7 @@ class ImageUnit:
 
     @property
     def relpath(self) -> str:
-        return f"{IMAGES_DIR}/{class_dirname(self.classname)}/{self.id}.png"
+        return f"{IMAGES_DIR}/{self.id}.png"
 
 
 # -- pipelines ------------------------------------------------------------------------

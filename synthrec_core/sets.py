@@ -3,7 +3,7 @@
 A set lives in one directory (by default ``cache_dir()/sets/<set_key>``)::
 
     job.json            the GenerationJob that made it, with its key
-    images/<class>/<id>.png
+    images/<id>.png     ids are <class folder>/<stem>, e.g. cat/p0003_i007
     manifest.jsonl      one row per image (class, prompt, seed, pipeline, settings, sha256)
     tables/<name>.parquet   later additions joined on ``id`` (CLIP scores, filter decisions)
     dataset_card.md
@@ -239,7 +239,7 @@ def export_hf_imagefolder(
     out.mkdir(parents=True)
     meta = []
     for r in rows.to_dict("records"):
-        rel = Path(class_dirname(r["class"])) / Path(r["path"]).name
+        rel = Path(r["id"] + ".png")
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(s.root / r["path"], out / rel)
         meta.append(
@@ -278,7 +278,7 @@ def export_webdataset(
             for r in rows[start : start + shard_size]:
                 sink.write(
                     {
-                        "__key__": f"{class_dirname(r['class'])}/{r['id']}",
+                        "__key__": r["id"],
                         "png": (s.root / r["path"]).read_bytes(),
                         "cls": str(int(r["class_index"])),
                         "json": {k: (v if not hasattr(v, "item") else v.item()) for k, v in r.items()},

@@ -107,7 +107,8 @@ def test_per_image_seeds_are_distinct_and_stable():
     seeds = [u.seed for u in units]
     assert len(set(seeds)) == len(seeds) == 15
     assert seeds == [u.seed for u in make_job(images_per_prompt=5, batch_size=1).units()]
-    assert [u.id for u in units[:2]] == ["p0000_i000", "p0000_i001"]
+    assert [u.id for u in units[:2]] == ["cat/p0000_i000", "cat/p0000_i001"]
+    assert len({u.id for u in units}) == len(units) and units[-1].relpath == "images/big_bird/p0000_i004.png"
 
 
 # -- images ---------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def test_set_layout_manifest_card_and_complete_marker(pipe, tmp_path):
     m = s.manifest()
     assert len(m) == len(job) == 4
     row = m.iloc[1]
-    assert (row["class"], row["class_index"], row["prompt"], row["id"]) == ("cat", 0, "a small cat", "p0001_i000")
+    assert (row["class"], row["class_index"], row["prompt"], row["id"]) == ("cat", 0, "a small cat", "cat/p0001_i000")
     assert row["sha256"] == file_sha256(s.root / row["path"])
     assert (s.root / "images/big_bird/p0000_i000.png").exists()
     assert "tiny-sd" in (s.root / "dataset_card.md").read_text()
@@ -218,7 +219,7 @@ def test_real_guidance_uses_img2img_and_records_references(tmp_path):
     job = make_job(tmp_path / "rg", references=tuple(refs), strength=0.5, steps=8, images_per_prompt=1)
     s = generate(job, i2i, progress=False)
     m = s.manifest()
-    assert len(m) == 6 and set(m["id"]) == {"r000_p0000_i000", "r001_p0000_i000"}
+    assert len(m) == 6 and set(m["id"].str.split("/").str[1]) == {"r000_p0000_i000", "r001_p0000_i000"}
     assert m.loc[0, "reference"] == file_sha256(refs[0][0]) and float(m.loc[0, "strength"]) == 0.5
     again = generate(make_job(tmp_path / "rg2", references=tuple(refs), strength=0.5, steps=8, images_per_prompt=1, batch_size=1), i2i, progress=False)
     assert shas(again) == shas(s)
