@@ -37,27 +37,23 @@ def class_counts_long(splits: Mapping[str, "DatasetSplits"]) -> pd.DataFrame:  #
     return pd.concat(frames, ignore_index=True)
 
 
-def sample_grid(splits, per_class: int = 8, seed: int = 0, profile: str = "mini", split: str = "train"):
-    """A grid with one row per class and ``per_class`` random training images (seeded)."""
+def sample_grid(splits, per_class: int = 8, seed: int = 0, profile: str = "mini", split: str = "train",
+                size: int | None = None, title: str | None = None):
+    """One row per class of ``per_class`` seeded random images (``splits`` may also be one ImageDataset)."""
     import matplotlib.pyplot as plt
 
-    ds = splits[split]
-    rng = np.random.default_rng(seed)
-    k = splits.num_classes
-    fig, axes = plt.subplots(k, per_class, figsize=(per_class * 0.7 + 1.6, k * 0.7 + 0.5), squeeze=False)
-    for c in range(k):
-        idx = np.flatnonzero(ds.labels == c)
-        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
-        for j, ax in enumerate(axes[c]):
-            ax.set_xticks([]), ax.set_yticks([])
-            if j < len(pick):
-                img = np.asarray(ds[int(pick[j])][0])
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-            else:
-                ax.axis("off")
-        axes[c][0].set_ylabel(splits.display_names[c], rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(f"{splits.name}: {split} samples", fontsize=11)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    from .data.preview import class_grid
+
+    ds = splits[split] if hasattr(splits, "train") else splits
+    grid = class_grid(ds, per_class=per_class, seed=seed, size=size, pad=2)
+    k = ds.num_classes
+    row = (grid.shape[0] + 2) / k
+    fig, ax = plt.subplots(figsize=(per_class * 0.55 + 1.8, k * 0.55 + 0.7))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([(i + 0.5) * row - 1 for i in range(k)], labels=ds.display_names, fontsize=9)
+    ax.set_xticks([])
+    ax.grid(False)
+    ax.set_title(title or f"{ds.name}: {ds.split} samples", fontsize=11)
     stamp(fig, profile)
     return fig
 
