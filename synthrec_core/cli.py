@@ -3,6 +3,7 @@
     synthrec run [NOTEBOOK ...] --profile mini|paper|ci [-p NAME VALUE ...]
     synthrec book [--profile mini]
     synthrec params NOTEBOOK          # list a notebook's parameters and profile values
+    synthrec generate --job JOB.json  # a synthetic set; `torchrun --nproc_per_node N -m synthrec_core.cli generate ...`
     synthrec doctor                   # what is installed, offline state, datasets, models
 """
 
@@ -61,6 +62,12 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generation import main as generation_main
+
+    return generation_main(args.rest)
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import platform
 
@@ -98,12 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("notebooks", nargs="*")
     params.set_defaults(func=_cmd_params)
 
+    gen = sub.add_parser("generate", help="generate a synthetic set from a job file (works under torchrun)",
+                         add_help=False)
+    gen.add_argument("rest", nargs=argparse.REMAINDER, help="--job JOB.json [--batch-size N] [--output-dir D] ...")
+    gen.set_defaults(func=_cmd_generate)
+
     doctor = sub.add_parser("doctor", help="report the environment")
     doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["generate"]:  # forwarded whole, so `synthrec generate --help` shows the engine's options
+        return _cmd_generate(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
