@@ -1,0 +1,622 @@
+"""Training recipes for MiniCLIP and MiniGen on the foundation corpus (seeded, resumable).
+
+``train_miniclip(cfg)`` and ``train_minigen(cfg)`` each take a frozen config, write into a run
+folder (``cfg.out_dir`` or ``cache_dir()/mini/runs/<model>-<cfg.cache_key()>``):
+
+- ``checkpoint.pt``: model, EMA, optimizer, step, RNG state; written atomically every
+  ``checkpoint_minutes`` and at the end; a re-run with the same config resumes from it;
+- ``loss.csv``: ``step,loss,lr,seconds``;
+- ``done.json`` when the configured number of steps is reached.
+
+The frozen MiniLM is run once per corpus: caption embeddings (pooled, and token states for
+MiniGen) are cached in ``cache_dir()/mini/text/<hash>.npz``, so training never runs BERT.
+
+``export_miniclip`` / ``export_minigen`` turn a run into shippable files (fp16, trained parts
+only). The tiny default configs train in well under a minute (tests, CI); ``MINICLIP_PRESETS``
+and ``MINIGEN_PRESETS`` hold the ``mini`` presets of the real run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..config import Config, check, check_choice
+from ..paths import cache_dir
+from ..utils import atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
+
+__all__ = [
+    "MiniCLIPConfig",
+    "MiniGenConfig",
+    "MINICLIP_PRESETS",
+    "MINIGEN_PRESETS",
+    "train_miniclip",
+    "train_minigen",
+    "export_miniclip",
+    "export_minigen",
+    "run_dir",
+    "read_loss",
+    "augment_batch",
+    "caption_embeddings",
+]
+
+
+# ------------------------------------------------------------------------------ configs
+@dataclasses.dataclass(frozen=True)
+class _TrainBase(Config):
+    corpus: str = "tiny"  # corpus preset name (see mini.corpus.CORPUS_PRESETS) or a corpus.npz path
+    steps: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 5
+    seed: int = 0
+    threads: int = 1  # torch threads; does not change the result (up to float rounding)
+    checkpoint_minutes: float = 5.0
+    max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
+    init_from: str = ""  # a checkpoint.pt to start from (fine-tuning); part of the key
+    out_dir: str = ""  # run folder; default cache_dir()/mini/runs/<model>-<key>
+    progress: bool = True
+
+    _not_in_key: ClassVar[tuple[str, ...]] = ("threads", "checkpoint_minutes", "max_minutes", "out_dir", "progress")
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "threads"):
+            check(getattr(self, name) >= 1, f"{name}={getattr(self, name)} must be >= 1")
+        check(self.lr > 0, f"lr={self.lr} must be > 0")
+        check(self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be >= 0")
+        check(0 <= self.warmup_steps < self.steps or self.steps == 1,
+              f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps})")
+        check(self.checkpoint_minutes > 0, f"checkpoint_minutes={self.checkpoint_minutes} must be > 0")
+        check(self.max_minutes >= 0, f"max_minutes={self.max_minutes} must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MiniCLIPConfig(_TrainBase):
+    """MiniCLIP recipe: image tower trained contrastively against the frozen MiniLM (LiT reversed)."""
+
+    arch: str = "MiniCLIP-CNN-tiny"  # an open_clip name registered by mini.miniclip
+    steps: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    targets: str = "concept"  # "concept": all same-concept pairs in a batch are positives; "caption"; "index"
+    augment: float = 1.0  # strength of affine/elastic/erase augmentation (0 = off)
+    train_text_proj: bool = True  # the text projection trains; MiniLM itself never does
+    init_logit_scale: float = 10.0
+
+    def validate(self) -> None:
+        super().validate()
+        from .miniclip import MINICLIP_ARCHS
+
+        check_choice("arch", self.arch, MINICLIP_ARCHS)
+        check_choice("targets", self.targets, ("concept", "caption", "index"))
+        check(0 <= self.augment <= 2, f"augment={self.augment} must be in [0, 2]")
+        check(self.init_logit_scale > 0, f"init_logit_scale={self.init_logit_scale} must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MiniGenConfig(_TrainBase):
+    """MiniGen recipe: v-prediction diffusion with min-SNR weighting, caption dropout, EMA."""
+
+    arch: str = "tiny"  # see mini.minigen.MINIGEN_ARCHS
+    steps: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    caption_dropout: float = 0.15  # share of captions replaced by "" (enables classifier-free guidance)
+    min_snr_gamma: float = 5.0  # 0 = plain MSE on v
+    ema_decay: float = 0.999
+    max_length: int = 24  # MiniLM tokens attended to
+    final_lr_ratio: float = 0.1  # cosine decay ends at lr * this
+
+    def validate(self) -> None:
+        super().validate()
+        from .minigen import MINIGEN_ARCHS
+
+        check_choice("arch", self.arch, MINIGEN_ARCHS)
+        check(0 <= self.caption_dropout < 1, f"caption_dropout={self.caption_dropout} must be in [0, 1)")
+        check(self.min_snr_gamma >= 0, f"min_snr_gamma={self.min_snr_gamma} must be >= 0")
+        check(0 <= self.ema_decay < 1, f"ema_decay={self.ema_decay} must be in [0, 1)")
+        check(4 <= self.max_length <= 64, f"max_length={self.max_length} must be in [4, 64]")
+        check(0 <= self.final_lr_ratio <= 1, f"final_lr_ratio={self.final_lr_ratio} must be in [0, 1]")
+
+
+#: real-run presets (the sizes chosen from measured CPU throughput; see the model cards)
+MINICLIP_PRESETS: dict[str, MiniCLIPConfig] = {
+    "tiny": MiniCLIPConfig(),
+    "mini": MiniCLIPConfig(corpus="mini", arch="MiniCLIP-CNN", steps=3000, batch_size=256, lr=2e-3,
+                           warmup_steps=100, checkpoint_minutes=3.0),
+}
+MINIGEN_PRESETS: dict[str, MiniGenConfig] = {
+    "tiny": MiniGenConfig(),
+    "mini": MiniGenConfig(corpus="mini", arch="mini", steps=6000, batch_size=48, lr=5e-4, warmup_steps=200,
+                          checkpoint_minutes=4.0),
+}
+
+
+# ------------------------------------------------------------------------------ data
+def _load_corpus(spec: str):
+    from .corpus import CORPUS_PRESETS, load_corpus
+
+    if spec in CORPUS_PRESETS:
+        return load_corpus(CORPUS_PRESETS[spec])
+    return load_corpus(spec)
+
+
+def caption_embeddings(captions: np.ndarray, max_length: int, tokens: bool, progress: bool = True) -> dict[str, np.ndarray]:
+    """MiniLM embeddings of the unique ``captions`` (cached by content), plus ``inverse``
+    (index of each row's caption) and ``unique`` (the unique captions, sorted)."""
+    from .miniclip import encode_texts
+
+    unique, inverse = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
+    key = stable_hash({"captions": unique.tolist(), "max_length": max_length, "tokens": tokens, "model": "all-MiniLM-L6-v2"})
+    path = cache_dir() / "mini" / "text" / f"{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            emb = {k: z[k] for k in z.files}
+    else:
+        # the empty caption (classifier-free guidance's unconditional input) is always row 0 of the cache
+        emb = encode_texts([""] + unique.tolist(), max_length=max_length, tokens=tokens, progress=progress)
+        buf = io.BytesIO()
+        np.savez(buf, **emb)
+        atomic_write_bytes(path, buf.getvalue())
+    emb = dict(emb)
+    emb["inverse"] = inverse.astype(np.int64) + 1  # +1: row 0 is ""
+    emb["unique"] = unique
+    return emb
+
+
+def augment_batch(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Per-image random affine + elastic warp + erase (+ rare stroke thickening) of x [B,1,H,W] in [0,1].
+
+    Never inverts polarity (the mini world is white on black). ``strength`` scales all ranges.
+    """
+    if strength <= 0:
+        return x
+    b, _, h, w = x.shape
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(shape or (b,), generator=g)
+
+    s = strength
+    ang = u(-12, 12) * s * math.pi / 180
+    scale = 1 + u(-0.12, 0.08) * s
+    shear = u(-0.2, 0.2) * s
+    tx, ty = u(-0.12, 0.12) * s, u(-0.12, 0.12) * s  # in [-1,1] coords: 0.12 ~ 2 px at 32 px
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = cos / scale
+    theta[:, 0, 1] = (-sin + shear * cos) / scale
+    theta[:, 1, 0] = sin / scale
+    theta[:, 1, 1] = (cos + shear * sin) / scale
+    theta[:, 0, 2], theta[:, 1, 2] = tx, ty
+    grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)
+    # elastic: a smooth random displacement field (coarse 4x4 noise, upsampled)
+    disp = (torch.rand((b, 2, 4, 4), generator=g) * 2 - 1) * 0.08 * s
+    disp = F.interpolate(disp, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+    out = F.grid_sample(x, grid + disp, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # rare stroke thickening (max filter)
+    thick = torch.rand(b, generator=g) < 0.15 * min(s, 1)
+    if thick.any():
+        out[thick] = torch.maximum(out[thick], 0.6 * F.max_pool2d(out[thick], 3, 1, 1))
+    # random erasing of a small rectangle
+    erase = torch.rand(b, generator=g) < 0.25 * min(s, 1)
+    for i in torch.nonzero(erase).flatten().tolist():
+        eh, ew = int(torch.randint(3, 9, (1,), generator=g)), int(torch.randint(3, 9, (1,), generator=g))
+        y0, x0 = int(torch.randint(4, h - 4 - eh + 1, (1,), generator=g)), int(torch.randint(4, w - 4 - ew + 1, (1,), generator=g))
+        out[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0
+    return out.clamp(0, 1)
+
+
+# ------------------------------------------------------------------------------ run folder plumbing
+def run_dir(cfg: _TrainBase, model: str) -> Path:
+    """The run folder of ``cfg`` (``cfg.out_dir`` if set)."""
+    if cfg.out_dir:
+        return Path(cfg.out_dir)
+    return cache_dir() / "mini" / "runs" / f"{model}-{cfg.cache_key()}"
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _lr_at(step: int, cfg: _TrainBase, final_ratio: float = 0.1) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
+    p = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+class _LossLog:
+    def __init__(self, path: Path, start_step: int) -> None:
+        self.path = path
+        rows = read_loss(path) if path.exists() else []
+        rows = [r for r in rows if r["step"] < start_step]  # drop rows past the resumed checkpoint
+        text = "step,loss,lr,seconds\n" + "".join(f"{r['step']},{r['loss']:.6f},{r['lr']:.3e},{r['seconds']:.1f}\n" for r in rows)
+        atomic_write_bytes(path, text.encode())
+        self.f = open(path, "a", buffering=1)
+
+    def write(self, step: int, loss: float, lr: float, seconds: float) -> None:
+        self.f.write(f"{step},{loss:.6f},{lr:.3e},{seconds:.1f}\n")
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def read_loss(path: str | Path) -> list[dict[str, float]]:
+    """Rows of a run's ``loss.csv`` (or of ``<run>/loss.csv`` if given a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "loss.csv"
+    with open(path) as f:
+        return [{"step": int(r["step"]), "loss": float(r["loss"]), "lr": float(r["lr"]), "seconds": float(r["seconds"])}
+                for r in csv.DictReader(f)]
+
+
+def _rng_state(g: torch.Generator, np_rng: np.random.Generator) -> dict:
+    return {"torch": g.get_state(), "numpy": np_rng.bit_generator.state}
+
+
+def _set_rng_state(state: dict, g: torch.Generator, np_rng: np.random.Generator) -> None:
+    g.set_state(state["torch"])
+    np_rng.bit_generator.state = state["numpy"]
+
+
+class _Loop:
+    """Shared loop: step counting, lr, loss log, timed atomic checkpoints, time budget."""
+
+    def __init__(self, cfg: _TrainBase, folder: Path, start_step: int, elapsed: float) -> None:
+        self.cfg, self.folder = cfg, folder
+        self.step, self.elapsed0 = start_step, elapsed
+        self.t0 = time.time()
+        self.last_ckpt = time.time()
+        self.log = _LossLog(folder / "loss.csv", start_step)
+        self.bar = tqdm(total=cfg.steps, initial=start_step, desc=folder.name, disable=not cfg.progress, smoothing=0.05)
+        self.ema_loss: float | None = None
+
+    def seconds(self) -> float:
+        return self.elapsed0 + time.time() - self.t0
+
+    def record(self, loss: float, lr: float) -> None:
+        self.log.write(self.step, loss, lr, self.seconds())
+        self.ema_loss = loss if self.ema_loss is None else 0.98 * self.ema_loss + 0.02 * loss
+        self.step += 1
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{self.ema_loss:.4f}", lr=f"{lr:.1e}")
+
+    def want_checkpoint(self) -> bool:
+        return time.time() - self.last_ckpt > 60 * self.cfg.checkpoint_minutes
+
+    def out_of_time(self) -> bool:
+        return self.cfg.max_minutes > 0 and time.time() - self.t0 > 60 * self.cfg.max_minutes
+
+    def close(self) -> None:
+        self.bar.close()
+        self.log.close()
+
+
+def _load_init(cfg: _TrainBase, folder: Path) -> dict | None:
+    ckpt = folder / "checkpoint.pt"
+    if ckpt.exists():
+        return torch.load(ckpt, map_location="cpu", weights_only=False)
+    return None
+
+
+# ------------------------------------------------------------------------------ MiniCLIP
+def _miniclip_model(arch: str):
+    import open_clip
+
+    from .miniclip import register_miniclip
+
+    register_miniclip()
+    model = open_clip.create_model(arch, pretrained=None)  # MiniLM weights from the pip package
+    return model
+
+
+def train_miniclip(cfg: MiniCLIPConfig = MiniCLIPConfig()) -> Path:
+    """Train MiniCLIP's image tower (and text projection) on the corpus; returns the run folder.
+
+    Resumes from ``<run>/checkpoint.pt`` when present. Loss: symmetric InfoNCE with a learnable
+    temperature; with ``targets="concept"`` every same-concept pair in the batch is a positive
+    (duplicated captions are not false negatives).
+    """
+    torch.set_num_threads(cfg.threads)
+    folder = run_dir(cfg, "miniclip")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "config.json", cfg.to_dict())
+    if (folder / "done.json").exists():
+        return folder
+    seed_everything(cfg.seed)
+    corpus = _load_corpus(cfg.corpus)
+    from .miniclip import CONTEXT_LENGTH, miniclip_image_tensor
+
+    emb = caption_embeddings(corpus.captions, CONTEXT_LENGTH, tokens=False, progress=cfg.progress)
+    text_pooled = torch.from_numpy(emb["pooled"]).float()
+    cap_idx = torch.from_numpy(emb["inverse"])
+    concept_ids = torch.from_numpy(np.unique(corpus.concept.astype(str), return_inverse=True)[1])
+    images = torch.from_numpy(corpus.images)
+
+    model = _miniclip_model(cfg.arch)
+    model.eval()  # MiniLM dropout off; the image tower is set to train below
+    for p in model.text.transformer.parameters():
+        p.requires_grad_(False)
+    model.text.proj.requires_grad_(cfg.train_text_proj)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(cfg.init_logit_scale))
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed)
+    start, elapsed = 0, 0.0
+    state = _load_init(cfg, folder)
+    if state is None and cfg.init_from:
+        init = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"], strict=False)
+    if state is not None:
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["opt"])
+        _set_rng_state(state["rng"], g, np_rng)
+        start, elapsed = state["step"], state["seconds"]
+
+    def checkpoint(loop: _Loop) -> None:
+        trained = {k: v for k, v in model.state_dict().items() if not k.startswith("text.transformer.")}
+        _save_checkpoint(folder / "checkpoint.pt", {"model": trained, "opt": opt.state_dict(), "step": loop.step,
+                                                    "seconds": loop.seconds(), "rng": _rng_state(g, np_rng),
+                                                    "config": cfg.to_dict()})
+        loop.last_ckpt = time.time()
+
+    loop = _Loop(cfg, folder, start, elapsed)
+    n = len(images)
+    perm, pos = np_rng.permutation(n), 0
+    model.visual.train()
+    try:
+        while loop.step < cfg.steps and not loop.out_of_time():
+            if pos + cfg.batch_size > n:
+                perm, pos = np_rng.permutation(n), 0
+            idx = torch.from_numpy(perm[pos : pos + cfg.batch_size])
+            pos += cfg.batch_size
+            lr = _lr_at(loop.step, cfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x = augment_batch(images[idx].float()[:, None] / 255.0, g, cfg.augment)
+            img = F.normalize(model.visual(miniclip_image_tensor(x)), dim=-1)
+            txt = F.normalize(model.text.proj(text_pooled[cap_idx[idx]]), dim=-1)
+            logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+            if cfg.targets == "index":
+                same = torch.eye(len(idx))
+            else:
+                key = concept_ids[idx] if cfg.targets == "concept" else cap_idx[idx]
+                same = (key[:, None] == key[None, :]).float()
+            tgt = same / same.sum(1, keepdim=True)
+            loss = 0.5 * (-(tgt * logits.log_softmax(1)).sum(1).mean() - (tgt * logits.log_softmax(0)).sum(0).mean())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loop.record(loss.item(), lr)
+            if loop.want_checkpoint():
+                checkpoint(loop)
+        checkpoint(loop)
+        if loop.step >= cfg.steps:
+            atomic_write_json(folder / "done.json", {"steps": loop.step, "seconds": loop.seconds()})
+    finally:
+        loop.close()
+    return folder
+
+
+def load_miniclip_run(folder: str | Path):
+    """``(model, preprocess, tokenizer)`` of a MiniCLIP run folder's checkpoint (eval mode)."""
+    import open_clip
+
+    from .miniclip import register_miniclip
+
+    folder = Path(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    register_miniclip()
+    model, _, preprocess = open_clip.create_model_and_transforms(cfg["arch"], pretrained=None)
+    state = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"], strict=False)
+    return model.eval(), preprocess, open_clip.get_tokenizer(cfg["arch"])
+
+
+def export_miniclip(folder: str | Path, out_dir: str | Path, name: str = "miniclip.safetensors") -> Path:
+    """Write the trained part of a MiniCLIP run as fp16 safetensors (+ ``arch.txt``)."""
+    from safetensors.torch import save_file
+
+    from .miniclip import trained_state_dict
+
+    folder, out_dir = Path(folder), Path(out_dir)
+    model, _, _ = load_miniclip_run(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sd = trained_state_dict(model)
+    tmp = out_dir / f".{name}.tmp"
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp), metadata={"arch": cfg["arch"]})
+    os.replace(tmp, out_dir / name)
+    return out_dir / name
+
+
+# ------------------------------------------------------------------------------ MiniGen
+def _text_norm(emb: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Per-dimension mean/std of token states (non-pad) and pooled embeddings: the UNet sees
+    standardised text inputs in training; :func:`export_minigen` folds this into its weights."""
+    tok = emb["tokens"].astype(np.float32)
+    m = emb["mask"]
+    flat = tok[m]
+    pooled = emb["pooled"]
+    return {
+        "tok_mu": torch.from_numpy(flat.mean(0)),
+        "tok_sd": torch.from_numpy(flat.std(0) + 1e-3),
+        "pool_mu": torch.from_numpy(pooled.mean(0)),
+        "pool_sd": torch.from_numpy(pooled.std(0) + 1e-3),
+    }
+
+
+def _fold_text_norm(unet, norm: dict[str, torch.Tensor]) -> None:
+    """Fold ``(h - mu) / sd`` into the first linear layer that reads text (in place)."""
+    with torch.no_grad():
+        for lin, mu, sd in ((unet.encoder_hid_proj, norm["tok_mu"], norm["tok_sd"]),
+                            (unet.class_embedding.linear_1, norm["pool_mu"], norm["pool_sd"])):
+            w = lin.weight / sd[None, :]
+            lin.bias -= w @ mu
+            lin.weight.copy_(w)
+
+
+def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
+    """Train MiniGen's UNet on the corpus; returns the run folder (resumes from its checkpoint).
+
+    Objective: v-prediction in space-to-depth pixel space, cosine noise schedule, min-SNR-gamma
+    weighting; captions dropped to "" with probability ``caption_dropout``; EMA of weights;
+    AdamW with linear warmup and cosine decay.
+    """
+    from .minigen import make_scheduler, make_unet, to_model_space
+
+    torch.set_num_threads(cfg.threads)
+    folder = run_dir(cfg, "minigen")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "config.json", cfg.to_dict())
+    if (folder / "done.json").exists():
+        return folder
+    seed_everything(cfg.seed)
+    corpus = _load_corpus(cfg.corpus)
+    emb = caption_embeddings(corpus.captions, cfg.max_length, tokens=True, progress=cfg.progress)
+    state = _load_init(cfg, folder)
+    init = None
+    if state is None and cfg.init_from:
+        init = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+    # fine-tuning keeps the text standardisation of the run it starts from
+    norm = (state or init or {}).get("norm") or _text_norm(emb)
+    tok_all = (torch.from_numpy(emb["tokens"]).float() - norm["tok_mu"]) / norm["tok_sd"]
+    mask_all = torch.from_numpy(emb["mask"])
+    pool_all = (torch.from_numpy(emb["pooled"]).float() - norm["pool_mu"]) / norm["pool_sd"]
+    cap_idx = torch.from_numpy(emb["inverse"])
+    images = torch.from_numpy(corpus.images)
+
+    unet = make_unet(cfg.arch)
+    sched = make_scheduler()
+    ac = sched.alphas_cumprod.float()
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    g = torch.Generator().manual_seed(cfg.seed)
+    np_rng = np.random.default_rng(cfg.seed)
+    start, elapsed = 0, 0.0
+    if init is not None:
+        unet.load_state_dict(init["unet"])
+        ema = {k: v.clone() for k, v in init["ema"].items()}
+    if state is not None:
+        unet.load_state_dict(state["unet"])
+        ema = state["ema"]
+        opt.load_state_dict(state["opt"])
+        _set_rng_state(state["rng"], g, np_rng)
+        start, elapsed = state["step"], state["seconds"]
+
+    def checkpoint(loop: _Loop) -> None:
+        _save_checkpoint(folder / "checkpoint.pt", {
+            "unet": unet.state_dict(), "ema": ema, "opt": opt.state_dict(), "step": loop.step,
+            "seconds": loop.seconds(), "rng": _rng_state(g, np_rng), "norm": norm, "config": cfg.to_dict(),
+            "unet_config": dict(unet.config)})
+        loop.last_ckpt = time.time()
+
+    loop = _Loop(cfg, folder, start, elapsed)
+    n = len(images)
+    perm, pos = np_rng.permutation(n), 0
+    unet.train()
+    ema_params = [(ema[k], p) for k, p in unet.named_parameters()]
+    try:
+        while loop.step < cfg.steps and not loop.out_of_time():
+            if pos + cfg.batch_size > n:
+                perm, pos = np_rng.permutation(n), 0
+            idx = torch.from_numpy(perm[pos : pos + cfg.batch_size])
+            pos += cfg.batch_size
+            lr = _lr_at(loop.step, cfg, cfg.final_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            b = len(idx)
+            z0 = to_model_space(images[idx].float()[:, None] / 127.5 - 1)
+            noise = torch.randn(z0.shape, generator=g)
+            t = torch.randint(0, sched.config.num_train_timesteps, (b,), generator=g)
+            zt = sched.add_noise(z0, noise, t)
+            v = sched.get_velocity(z0, noise, t)
+            ci = cap_idx[idx].clone()
+            ci[torch.rand(b, generator=g) < cfg.caption_dropout] = 0  # row 0 is the empty caption
+            pred = unet(zt, t, encoder_hidden_states=tok_all[ci], class_labels=pool_all[ci],
+                        encoder_attention_mask=mask_all[ci]).sample
+            per = (pred - v).pow(2).mean((1, 2, 3))
+            if cfg.min_snr_gamma > 0:
+                snr = ac[t] / (1 - ac[t])
+                per = per * snr.clamp(max=cfg.min_snr_gamma) / (snr + 1)
+            loss = per.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            opt.step()
+            d = min(cfg.ema_decay, (1 + loop.step) / (10 + loop.step))
+            with torch.no_grad():
+                for e, p in ema_params:
+                    e.mul_(d).add_(p.detach(), alpha=1 - d)
+            loop.record(loss.item(), lr)
+            if loop.want_checkpoint():
+                checkpoint(loop)
+        checkpoint(loop)
+        if loop.step >= cfg.steps:
+            atomic_write_json(folder / "done.json", {"steps": loop.step, "seconds": loop.seconds()})
+    finally:
+        loop.close()
+    return folder
+
+
+def minigen_from_checkpoint(path: str | Path, use_ema: bool = True, scheduler: Any = None):
+    """A :class:`MiniGenPipeline` (fp32, CPU) from a training ``checkpoint.pt`` (or run folder)."""
+    from diffusers import UNet2DConditionModel
+
+    from .miniclip import load_minilm
+    from .minigen import MiniGenPipeline, make_scheduler
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    unet = UNet2DConditionModel.from_config(state["unet_config"])
+    unet.load_state_dict(state["ema"] if use_ema else state["unet"])
+    _fold_text_norm(unet, state["norm"])
+    tok, bert = load_minilm()
+    pipe = MiniGenPipeline(unet=unet.eval(), scheduler=scheduler or make_scheduler(), text_encoder=bert,
+                           tokenizer=tok, max_length=state["config"]["max_length"])
+    return pipe
+
+
+def export_minigen(path: str | Path, out_dir: str | Path, use_ema: bool = True, fp16: bool = True) -> Path:
+    """Save a checkpoint as a diffusers folder (``model_index.json``, ``unet/``, ``scheduler/``)
+    without the MiniLM text encoder/tokenizer (they come from the pip package at load)."""
+    import shutil
+
+    pipe = minigen_from_checkpoint(path, use_ema=use_ema)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if fp16:
+        pipe.unet.to(torch.float16)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    for sub in ("text_encoder", "tokenizer"):
+        shutil.rmtree(tmp / sub, ignore_errors=True)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
