@@ -46,6 +46,7 @@ __all__ = [
     "corpus_dir",
     "corpus_hashes",
     "image_hashes",
+    "check_disjoint",
     "transfer_check",
     "corpus_transfer",
 ]
@@ -72,6 +73,7 @@ class CorpusConfig(Config):
     other_object_images: int = 0  # images per other concrete noun (objects part)
     object_styles: tuple[str, ...] = ("silhouette", "outline", "grayscale")
     max_object_sources: int = 0  # 0 = all; >0 caps source files per concept (tests)
+    procedural_garments: int = 60  # procedural drawings per Fashion-MNIST class (objects part)
     augment: bool = True
     size: int = 32
     seed: int = 0
@@ -89,7 +91,7 @@ class CorpusConfig(Config):
         for s in self.object_styles:
             check(s in ("silhouette", "outline", "grayscale"), f"object_styles contains {s!r}")
         for name in ("digit_images", "letter_images", "object_images", "other_object_images",
-                     "max_fonts_per_style", "max_object_sources"):
+                     "max_fonts_per_style", "max_object_sources", "procedural_garments"):
             check(getattr(self, name) >= 0, f"{name}={getattr(self, name)} must be >= 0")
         check(0.0 <= self.handwritten_share <= 1.0, f"handwritten_share={self.handwritten_share} not in [0, 1]")
         check(self.typed_variants >= 1, f"typed_variants={self.typed_variants} must be >= 1")
@@ -101,9 +103,12 @@ class CorpusConfig(Config):
 CORPUS_PRESETS: dict[str, CorpusConfig] = {
     "tiny": CorpusConfig(),
     "mini": CorpusConfig(
-        parts=("digits", "letters"),
+        parts=("digits", "letters", "objects"),
         digit_images=2000,
         letter_images=120,
+        object_images=1200,
+        other_object_images=20,
+        procedural_garments=60,
     ),
 }
 
@@ -157,12 +162,11 @@ def _split_counts(total: int, share: float) -> dict[str, int]:
     return {"handwritten": hw, "typed": total - hw}
 
 
-def _glyph_jobs(cfg: CorpusConfig) -> tuple[list[_GlyphJob], dict[str, list[FontFace]]]:
+def _glyph_jobs(cfg: CorpusConfig, part: str) -> tuple[list[_GlyphJob], list[FontFace]]:
+    """The render jobs and font faces of the ``digits`` or ``letters`` part."""
     jobs: list[_GlyphJob] = []
-    used: dict[str, list[FontFace]] = {}
-    if "digits" in cfg.parts and cfg.digit_images:
+    if part == "digits":
         faces = _faces_by_style(cfg, "0123456789")
-        used["digit"] = faces["handwritten"] + faces["typed"]
         for style, n in _split_counts(cfg.digit_images, cfg.handwritten_share).items():
             fs = faces[style]
             if n and not fs:
@@ -170,10 +174,9 @@ def _glyph_jobs(cfg: CorpusConfig) -> tuple[list[_GlyphJob], dict[str, list[Font
             for d in range(10):
                 for j in range(n):
                     jobs.append(_GlyphJob("digit", str(d), style, j, fs[(j + 7 * d) % len(fs)]))
-    if "letters" in cfg.parts and cfg.letter_images:
+    else:
         faces = _faces_by_style(cfg, "".join(LETTERS))
         lower_ok = {s: [f for f in fs if not _caps_only(f)] for s, fs in faces.items()}
-        used["letter"] = faces["handwritten"] + faces["typed"]
         for style, n in _split_counts(cfg.letter_images, cfg.handwritten_share).items():
             for k, ch in enumerate(LETTERS):
                 fs = faces[style] if ch.isupper() else lower_ok[style]
@@ -181,7 +184,7 @@ def _glyph_jobs(cfg: CorpusConfig) -> tuple[list[_GlyphJob], dict[str, list[Font
                     raise RuntimeError(f"no {style} fonts with letters are installed")
                 for j in range(n):
                     jobs.append(_GlyphJob("letter", ch, style, j, fs[(j + 5 * k) % len(fs)]))
-    return jobs, used
+    return jobs, faces["handwritten"] + faces["typed"]
 
 
 def _render_glyph_job(job: _GlyphJob, cfg: CorpusConfig) -> tuple[np.ndarray, str, str]:
@@ -250,108 +253,130 @@ def corpus_dir(cfg: CorpusConfig) -> Path:
     return cache_dir() / "mini" / f"corpus-{cfg.cache_key()}"
 
 
-def _asset_fingerprint(used_faces: dict[str, list[FontFace]], extra: Any = None) -> str:
-    fonts = {k: [(f.family, f.style_name, f.path) for f in v] for k, v in used_faces.items()}
-    return stable_hash(fonts | {"extra": extra, "render_version": RENDER_VERSION})
+_COLUMNS = ("images", "captions", "concept", "style", "source", "group")
+#: config fields that change each part's images (a part is rebuilt only when these change)
+_PART_FIELDS = {
+    "digits": ("digit_images", "handwritten_share", "max_fonts_per_style", "typed_variants", "augment", "size", "seed"),
+    "letters": ("letter_images", "handwritten_share", "max_fonts_per_style", "typed_variants", "augment", "size", "seed"),
+    "objects": ("object_images", "other_object_images", "object_styles", "max_object_sources",
+                "procedural_garments", "augment", "size", "seed"),
+}
 
 
 def _counts(*cols: np.ndarray) -> dict[str, int]:
     return dict(sorted(Counter("/".join(t) for t in zip(*cols)).items()))
 
 
-def build_corpus(cfg: CorpusConfig | None = None, force: bool = False, progress: bool = True) -> Path:
-    """Build (once) the corpus described by ``cfg``; return the path of its ``corpus.npz``.
-
-    The cached corpus is reused when its ``stats.json`` records the same config and the same
-    installed assets (font files, clip-art lists); otherwise it is rebuilt.
-    """
-    cfg = cfg or CorpusConfig()
-    out_dir = corpus_dir(cfg)
-    npz_path = out_dir / "corpus.npz"
-    t0 = time.time()
-    jobs, used_faces = _glyph_jobs(cfg)
-    object_plan = None
-    if "objects" in cfg.parts:
-        from .corpus_objects import plan_objects
-
-        object_plan = plan_objects(cfg)
-    fingerprint = _asset_fingerprint(used_faces, object_plan.fingerprint() if object_plan else None)
-    stats_path = out_dir / "stats.json"
-    if npz_path.exists() and stats_path.exists() and not force:
-        old = json.loads(stats_path.read_text())
-        if old.get("asset_fingerprint") == fingerprint:
-            return npz_path
-        warnings.warn(f"installed assets or rendering code changed since {out_dir} was built; rebuilding it")
-
-    images: list[np.ndarray] = []
-    captions: list[str] = []
-    concept: list[str] = []
-    style: list[str] = []
-    source: list[str] = []
-    group: list[str] = []
-    chunk = 256
-    chunks = [(jobs[i: i + chunk], cfg) for i in range(0, len(jobs), chunk)]
-    bar = tqdm(total=len(jobs), desc="corpus glyphs", unit="img", disable=not progress or not jobs)
-    if cfg.workers > 1 and len(chunks) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(cfg.workers) as pool:
-            results = []
-            for res in pool.imap(_render_chunk, chunks):
-                results.append(res)
-                bar.update(len(res))
-    else:
-        results = []
-        for c in chunks:
-            results.append(_render_chunk(c))
-            bar.update(len(c[0]))
-    bar.close()
-    for (cjobs, _), res in zip(chunks, results):
-        for job, (img, cap, con) in zip(cjobs, res):
-            images.append(img)
-            captions.append(cap)
-            concept.append(con)
-            style.append(job.style)
-            source.append(job.face.family)
-            group.append(job.group)
-    if object_plan is not None:
-        from .corpus_objects import render_objects
-
-        for img, cap, con, sty, src, grp in render_objects(object_plan, cfg, progress=progress):
-            images.append(img)
-            captions.append(cap)
-            concept.append(con)
-            style.append(sty)
-            source.append(src)
-            group.append(grp)
-    check(len(images) > 0, f"the corpus config {cfg} produces no images")
-    arrays = {
-        "images": np.stack(images).astype(np.uint8),
-        "captions": np.array(captions, dtype=str),
-        "concept": np.array(concept, dtype=str),
-        "style": np.array(style, dtype=str),
-        "source": np.array(source, dtype=str),
-        "group": np.array(group, dtype=str),
-    }
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     import io
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(npz_path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _render_glyph_part(jobs: list[_GlyphJob], cfg: CorpusConfig, progress: bool, desc: str) -> dict[str, np.ndarray]:
+    chunk = 256
+    chunks = [(jobs[i: i + chunk], cfg) for i in range(0, len(jobs), chunk)]
+    bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress or not jobs)
+    results = []
+    if cfg.workers > 1 and len(chunks) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(cfg.workers) as pool:
+            for res in pool.imap(_render_chunk, chunks):
+                results.append(res)
+                bar.update(len(res))
+    else:
+        for c in chunks:
+            results.append(_render_chunk(c))
+            bar.update(len(c[0]))
+    bar.close()
+    rows = [r for res in results for r in res]
+    return {
+        "images": np.stack([r[0] for r in rows]).astype(np.uint8) if rows else np.zeros((0, cfg.size, cfg.size), np.uint8),
+        "captions": np.array([r[1] for r in rows], dtype=str),
+        "concept": np.array([r[2] for r in rows], dtype=str),
+        "style": np.array([j.style for j in jobs], dtype=str),
+        "source": np.array([j.face.family for j in jobs], dtype=str),
+        "group": np.array([j.group for j in jobs], dtype=str),
+    }
+
+
+def _build_part(cfg: CorpusConfig, part: str, force: bool, progress: bool) -> tuple[dict[str, np.ndarray], dict]:
+    """One part's arrays and info, from its own cache when the part is unchanged."""
+    t0 = time.time()
+    if part in ("digits", "letters"):
+        if (cfg.digit_images if part == "digits" else cfg.letter_images) == 0:
+            return {}, {}
+        jobs, faces = _glyph_jobs(cfg, part)
+        assets: Any = [(f.family, f.style_name, f.path) for f in faces]
+        info: dict[str, Any] = {"fonts": [f"{f.family} | {f.style_name} | {f.style} | {f.kind}" for f in faces]}
+    else:
+        from .corpus_objects import plan_objects
+
+        plan = plan_objects(cfg, progress=progress)
+        assets = plan.fingerprint()
+        info = {"objects": plan.summary()}
+    key = stable_hash({"part": part, "fields": {f: getattr(cfg, f) for f in _PART_FIELDS[part]},
+                       "assets": assets, "render_version": RENDER_VERSION})
+    path = cache_dir() / "mini" / "parts" / f"{part}-{key}.npz"
+    if path.exists() and not force:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in _COLUMNS}, info | {"part_cache": str(path), "cached": True}
+    if part in ("digits", "letters"):
+        arrays = _render_glyph_part(jobs, cfg, progress, f"corpus {part}")
+    else:
+        from .corpus_objects import render_objects
+
+        arrays = render_objects(plan, cfg, progress=progress)
+    _save_npz(path, arrays)
+    return arrays, info | {"part_cache": str(path), "cached": False, "seconds": round(time.time() - t0, 1)}
+
+
+def build_corpus(cfg: CorpusConfig | None = None, force: bool = False, progress: bool = True) -> Path:
+    """Build (once) the corpus described by ``cfg``; return the path of its ``corpus.npz``.
+
+    Each part (digits, letters, objects) is cached on its own under ``<cache>/mini/parts/``,
+    keyed by the config fields that change it, the installed assets it uses (font files,
+    clip-art lists) and :data:`RENDER_VERSION`; the corpus is their concatenation. A corpus
+    whose recorded part keys still match is reused as it is.
+    """
+    cfg = cfg or CorpusConfig()
+    out_dir = corpus_dir(cfg)
+    npz_path = out_dir / "corpus.npz"
+    stats_path = out_dir / "stats.json"
+    t0 = time.time()
+    parts: dict[str, dict[str, np.ndarray]] = {}
+    infos: dict[str, dict] = {}
+    for part in PARTS:
+        if part in cfg.parts:
+            arrays, info = _build_part(cfg, part, force, progress)
+            if arrays:
+                parts[part], infos[part] = arrays, info
+    check(sum(len(a["images"]) for a in parts.values()) > 0, f"the corpus config {cfg} produces no images")
+    fingerprint = stable_hash({p: i.get("part_cache") for p, i in infos.items()})
+    if npz_path.exists() and stats_path.exists() and not force:
+        if json.loads(stats_path.read_text()).get("asset_fingerprint") == fingerprint:
+            return npz_path
+    arrays = {k: np.concatenate([parts[p][k] for p in parts]) for k in _COLUMNS}
+    _save_npz(npz_path, arrays)
     stats = {
         "config": cfg.to_dict(),
         "cache_key": cfg.cache_key(),
         "asset_fingerprint": fingerprint,
-        "n_images": len(images),
+        "render_version": RENDER_VERSION,
+        "n_images": int(len(arrays["images"])),
         "build_seconds": round(time.time() - t0, 1),
+        "parts": {p: {k: v for k, v in i.items() if k not in ("fonts", "objects")} for p, i in infos.items()},
         "per_group": _counts(arrays["group"]),
         "per_style": _counts(arrays["group"], arrays["style"]),
         "per_concept": _counts(arrays["concept"]),
         "per_concept_style": _counts(arrays["concept"], arrays["style"]),
-        "fonts": {k: [f"{f.family} | {f.style_name} | {f.style} | {f.kind}" for f in v] for k, v in used_faces.items()},
+        "fonts": {p: i["fonts"] for p, i in infos.items() if "fonts" in i},
     }
-    if object_plan is not None:
-        stats["objects"] = object_plan.summary()
+    if "objects" in infos:
+        stats["objects"] = infos["objects"]["objects"]
     atomic_write_json(stats_path, stats)
     return npz_path
 
@@ -397,6 +422,23 @@ def corpus_hashes(corpus: Corpus | str | Path | CorpusConfig | None = None) -> s
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus)
     return image_hashes(corpus.images, corpus.images.shape[-1])
+
+
+def check_disjoint(corpus: Corpus | str | Path | CorpusConfig | None = None,
+                   datasets: Sequence[str] = ("mnist", "mnist5k", "digits", "animal_mnist", "fashion_mnist")) -> dict[str, int]:
+    """How many images of each downstream dataset (all splits, at the mini framing) are also
+    in the corpus, by exact hash. Every value must be 0."""
+    from ..data import load_dataset
+
+    hs = corpus_hashes(corpus)
+    out = {}
+    for name in datasets:
+        splits = load_dataset(name)
+        n = 0
+        for _, part in splits.items():
+            n += len(image_hashes(part.to_mini().images) & hs)
+        out[name] = n
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -90,12 +90,13 @@ def object_caption(rng: np.random.Generator, noun: str, style: str, specific: st
     """A caption for a clip-art object ``noun`` in ``style`` (silhouette, outline, grayscale).
 
     ``specific`` is a more specific name (e.g. "parrot" for the concept "bird"), mentioned in
-    some captions beside the concept.
+    some captions beside the concept, which every caption names.
     """
     art = "an" if noun[:1].lower() in "aeiou" else "a"
     name = noun
-    if specific and specific != noun:
-        name = pick(rng, (noun, f"{specific}", f"{noun} ({specific})", f"{specific}, a kind of {noun}"))
+    if specific and specific not in noun and noun not in specific:
+        # the concept is always named; the specific word is added beside it
+        name = pick(rng, (noun, f"{noun} ({specific})", f"{specific}, a kind of {noun}"))
         art = "an" if name[:1].lower() in "aeiou" else "a"
     if style == "silhouette":
         templates = (
