@@ -255,7 +255,21 @@ _SCENES = {
         "seen from the side", "in a photo", "in a drawing", "in daylight",
     ),
 }
-_ADJECTIVES = ("small", "large", "old", "young", "typical", "single", "common", "real", "simple", "plain")
+_ADJECTIVES = {
+    "animal": ("small", "large", "old", "young", "adult", "typical", "single", "wild", "real", "lone"),
+    "artifact": ("small", "large", "old", "new", "plain", "simple", "typical", "single", "clean", "worn"),
+    "number": ("small", "large", "neat", "messy", "bold", "thin", "simple", "quick", "careful", "single"),
+    "other": ("small", "large", "typical", "single", "common", "real", "simple", "plain", "clear", "whole"),
+}
+#: styles that read as "<prefix> <sentence>" ("a silhouette of a dog running"); other style
+#: words are used as adjectives ("a handwritten seven")
+STYLE_PREFIXES = {
+    "silhouette": "a silhouette of", "outline": "an outline drawing of", "grayscale": "a grayscale picture of",
+    "photo": "a photo of", "satellite": "a satellite photo of", "sketch": "a sketch of", "drawing": "a drawing of",
+}
+
+
+_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def _article(word: str) -> str:
@@ -269,8 +283,10 @@ def _imagenet_definitions() -> dict[str, tuple[list[str], str]]:
         import timm.data
 
         info = Path(timm.data.__file__).parent / "_info"
-        lemmas = dict(line.rstrip("\n").split("\t", 1) for line in (info / "imagenet_synset_to_lemma.txt").open())
-        defs = dict(line.rstrip("\n").split("\t", 1) for line in (info / "imagenet_synset_to_definition.txt").open())
+        with (info / "imagenet_synset_to_lemma.txt").open() as f:
+            lemmas = dict(line.rstrip("\n").split("\t", 1) for line in f)
+        with (info / "imagenet_synset_to_definition.txt").open() as f:
+            defs = dict(line.rstrip("\n").split("\t", 1) for line in f)
     except (ImportError, OSError, ValueError):
         return {}
     return {k: ([w.strip() for w in v.split(",")], defs.get(k, "")) for k, v in lemmas.items()}
@@ -323,8 +339,10 @@ def class_knowledge(classname: str) -> dict[str, list[str]]:
             hypos.append(table[k][0][0])
     out["hyponyms"] = sorted(set(hypos), key=hypos.index)[:60]
     lex = syn.lexname()
-    if classname.lower() in ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"):
+    if classname.lower() in _DIGIT_NAMES:
         out["kind"] = ["number"]
+        out["synonyms"] = [str(_DIGIT_NAMES.index(classname.lower()))]  # not "septet", "heptad" ...
+        out["hyponyms"] = []
     elif lex == "noun.animal":
         out["kind"] = ["animal"]
     elif lex in ("noun.artifact", "noun.food", "noun.plant", "noun.object"):
@@ -353,32 +371,34 @@ def language_enhance(classname: str, n: int = 200, seed: int = 0, style: str | N
     k = class_knowledge(name)
     kind = k["kind"][0]
     names = [name] + k["synonyms"][:3]
-    st = f"{style} " if style else ""
+    prefix = STYLE_PREFIXES.get(style or "")
+    st = f"{style} " if style and not prefix else ""
     scenes = _SCENES[kind]
+    adjectives = _ADJECTIVES[kind]
     sentences: list[str] = []
     for nm in names:
         a = _article(st + nm)
         sentences.append(f"{a} {st}{nm}")
         for scene in scenes:
             sentences.append(f"{a} {st}{nm} {scene}")
-        for adj in _ADJECTIVES:
-            sentences.append(f"{_article(adj)} {adj} {st}{nm}")
         for d in k["definitions"]:
             sentences.append(f"{a} {st}{nm}, {d}")
         for h in k["hypernyms"]:
             sentences.append(f"{a} {st}{nm}, a kind of {h}")
             sentences.append(f"{a} {st}{nm}, which is a {h}" if kind != "number" else f"the {st}{nm}, a {h}")
+        for adj in adjectives:
+            sentences.append(f"{_article(adj)} {adj} {st}{nm}")
+            for scene in scenes:
+                sentences.append(f"{_article(adj)} {adj} {st}{nm} {scene}")
     for hypo in k["hyponyms"]:
         sentences.append(f"{_article(st + hypo)} {st}{hypo}, a type of {name}")
     if kind == "number":
-        digit = str(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine").index(name.lower()))
+        digit = str(_DIGIT_NAMES.index(name.lower()))
         for scene in scenes:
             sentences.append(f"the {st}digit {digit} ({name}) {scene}")
             sentences.append(f"the {st}number {name} {scene}")
-    for nm in names:
-        for adj in _ADJECTIVES:
-            for scene in scenes:
-                sentences.append(f"{_article(adj)} {adj} {st}{nm} {scene}")
+    if prefix:
+        sentences = [f"{prefix} {s}" for s in sentences]
     seen: set[str] = set()
     distinct = []
     for s in sentences:
