@@ -50,6 +50,9 @@ __all__ = [
     "read_loss",
     "augment_batch",
     "caption_embeddings",
+    "load_miniclip_run",
+    "minigen_from_checkpoint",
+    "write_model_card",
 ]
 
 
@@ -620,3 +623,39 @@ def export_minigen(path: str | Path, out_dir: str | Path, use_ema: bool = True, 
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+# ------------------------------------------------------------------------------ model cards
+def write_model_card(out_dir: str | Path, title: str, run_folders: list[str | Path], corpus: Any, command: str,
+                     metrics: dict[str, Any], notes: str = "") -> Path:
+    """Write ``README.md`` (a model card) into ``out_dir``: data (corpus key and counts), recipe
+    (each stage's config), command, seed, wall time, steps and measured metrics."""
+    out_dir = Path(out_dir)
+    lines = [f"# {title}", "", notes.strip(), "", "## Data", ""]
+    if corpus is not None:
+        stats = corpus.stats or {}
+        lines += [f"- corpus file: `{Path(str(corpus.path)).parent.name}/corpus.npz` ({len(corpus)} images)",
+                  f"- per group: {dict(sorted({g: int((corpus.group == g).sum()) for g in np.unique(corpus.group)}.items()))}",
+                  f"- per style: {dict(sorted({s: int((corpus.style == s).sum()) for s in np.unique(corpus.style)}.items()))}"]
+        if stats.get("key"):
+            lines.append(f"- corpus key: `{stats['key']}`")
+    lines += ["", "## Recipe (training stages, in order)", ""]
+    total_s = 0.0
+    for folder in run_folders:
+        folder = Path(folder)
+        cfg = json.loads((folder / "config.json").read_text())
+        rows = read_loss(folder)
+        secs = rows[-1]["seconds"] if rows else 0.0
+        total_s += secs
+        last = float(np.mean([r["loss"] for r in rows[-50:]])) if rows else float("nan")
+        lines += [f"### `{folder.name}`", "", f"- steps run: {len(rows)} of {cfg['steps']}; wall time {secs / 60:.1f} min "
+                  f"(1 CPU thread, shared machine); final loss (mean of last 50 steps) {last:.4f}; seed {cfg['seed']}",
+                  "- config:", "", "```json", json.dumps(cfg, indent=1, sort_keys=True), "```", ""]
+    lines += [f"Total training wall time: {total_s / 60:.1f} min.", "", "## Command", "", "```python", command.strip(), "```",
+              "", "## Metrics (measured)", "", "```json", json.dumps(metrics, indent=1, sort_keys=True, default=float), "```", ""]
+    path = out_dir / "README.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from ..utils import atomic_write_text
+
+    atomic_write_text(path, "\n".join(lines))
+    return path

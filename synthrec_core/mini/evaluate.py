@@ -1,0 +1,317 @@
+"""The mini world's gates: does MiniGen follow prompts, is MiniCLIP usable zero-shot, does
+tuning MiniCLIP's zero-shot head on MiniGen images help? Functions return plain dicts.
+
+- :func:`zero_shot` / :func:`miniclip_gate`: zero-shot top-1 with the prompt template chosen on
+  the **validation** split (test reported), beside a 16-shot linear probe on MiniCLIP features
+  (gate 2);
+- :func:`minigen_gate`: MiniGen samples per class prompt, judged by an independent classifier
+  trained on the *corpus* images of those concepts (gate 1), plus same-seed/different-prompt and
+  different-seed/same-prompt pixel distances;
+- :func:`synthetic_gain`: the zero-shot head (initialised from the text weights) tuned on
+  MiniGen images, selected on validation, minus zero-shot, per seed (gate 3);
+- :func:`run_gates`: everything in the results-contract layout of issue 3.
+
+Generated sets are cached by content (model file hash, prompts, seeds, steps, guidance) in
+``cache_dir()/mini/gate_samples/``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..paths import cache_dir
+from ..utils import atomic_write_bytes, stable_hash
+
+__all__ = [
+    "DATASETS",
+    "TEMPLATES",
+    "GEN_PROMPTS",
+    "class_prompts",
+    "image_features",
+    "text_classifier",
+    "zero_shot",
+    "linear_probe",
+    "miniclip_gate",
+    "generate_class_images",
+    "minigen_gate",
+    "synthetic_gain",
+    "run_gates",
+]
+
+DATASETS = ("mnist", "digits", "animal_mnist", "fashion_mnist")
+_DOMAIN = {"mnist": "digit", "digits": "digit", "animal_mnist": "object", "fashion_mnist": "object"}
+
+#: zero-shot templates per domain; ``{name}`` = class name, ``{digit}`` = the numeral (digits only)
+TEMPLATES: dict[str, list[str]] = {
+    "digit": [
+        "a handwritten digit {digit}",
+        "a handwritten {digit}",
+        "the number {name}, handwritten",
+        "a photo of the handwritten digit {digit}",
+        "the digit {name} written in a script font",
+        "a white handwritten {name} on a black background",
+        "the digit {digit}",
+        "{name}",
+    ],
+    "object": [
+        "a silhouette of a {name}",
+        "a black and white silhouette of a {name}",
+        "a white silhouette of a {name} on a black background",
+        "an outline drawing of a {name}",
+        "a grayscale picture of a {name}",
+        "a photo of a {name}",
+        "a {name}",
+    ],
+}
+#: the prompt MiniGen gets per class (corpus caption style) in gates 1 and 3
+GEN_PROMPTS: dict[str, str] = {
+    "digit": "a handwritten digit {digit}",
+    "object": "a white silhouette of a {name} on a black background",
+}
+
+
+def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> list[str]:
+    """``template`` filled for every class of ``dataset``."""
+    return [template.format(name=c.replace("_", " "), digit=i) for i, c in enumerate(classnames)]
+
+
+def _splits(name: str, seed: int = 0):
+    from ..data import load_dataset
+
+    return load_dataset(name, seed=seed).to_mini()
+
+
+# ------------------------------------------------------------------------------ MiniCLIP features
+@torch.no_grad()
+def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> torch.Tensor:
+    """L2-normalised MiniCLIP image features of uint8 [N,32,32] images."""
+    from .miniclip import miniclip_image_tensor
+
+    model.eval()
+    feats = [model.encode_image(miniclip_image_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    return F.normalize(torch.cat(feats).float(), dim=-1)
+
+
+@torch.no_grad()
+def text_classifier(model: torch.nn.Module, tokenizer: Callable, prompts_per_class: Sequence[Sequence[str]]) -> torch.Tensor:
+    """[C, D] zero-shot weights: normalised mean of each class's normalised prompt embeddings."""
+    rows = []
+    for prompts in prompts_per_class:
+        e = F.normalize(model.encode_text(tokenizer(list(prompts))).float(), dim=-1)
+        rows.append(F.normalize(e.mean(0), dim=-1))
+    return torch.stack(rows)
+
+
+def _acc(feats: torch.Tensor, weights: torch.Tensor, labels: np.ndarray) -> float:
+    return float(((feats @ weights.T).argmax(1).numpy() == labels).mean())
+
+
+def zero_shot(model: torch.nn.Module, tokenizer: Callable, dataset: str, splits: Any = None,
+              feats: dict | None = None) -> dict[str, Any]:
+    """Zero-shot top-1 on test with the template chosen on validation (ensemble of all is a candidate)."""
+    splits = splits or _splits(dataset)
+    classes = list(splits.train.classnames)
+    feats = feats or {s: image_features(model, splits[s].images) for s in ("val", "test")}
+    temps = TEMPLATES[_DOMAIN[dataset]]
+    cands = {t: text_classifier(model, tokenizer, [[p] for p in class_prompts(dataset, classes, t)]) for t in temps}
+    per_class = list(zip(*[class_prompts(dataset, classes, t) for t in temps]))
+    cands["<ensemble>"] = text_classifier(model, tokenizer, per_class)
+    val = {t: _acc(feats["val"], w, splits.val.labels) for t, w in cands.items()}
+    best = max(val, key=lambda t: (val[t], t == "<ensemble>"))
+    return {"test": _acc(feats["test"], cands[best], splits.test.labels), "val": val[best], "template": best,
+            "val_by_template": val, "weights": cands[best],
+            "test_by_template": {t: _acc(feats["test"], w, splits.test.labels) for t, w in cands.items()}}
+
+
+def linear_probe(train_x: torch.Tensor, train_y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
+                 test_x: torch.Tensor, test_y: np.ndarray, Cs: Sequence[float] = (0.1, 1, 10, 100)) -> dict[str, float]:
+    """Logistic regression on features, C chosen on validation."""
+    from sklearn.linear_model import LogisticRegression
+
+    best = None
+    for c in Cs:
+        clf = LogisticRegression(C=c, max_iter=2000).fit(train_x.numpy(), train_y)
+        v = clf.score(val_x.numpy(), val_y)
+        if best is None or v > best[0]:
+            best = (v, c, clf)
+    return {"test": float(best[2].score(test_x.numpy(), test_y)), "val": float(best[0]), "C": best[1]}
+
+
+def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequence[str] = DATASETS,
+                  shots: int = 16, seeds: Sequence[int] = (0, 1, 2), progress: bool = True) -> dict[str, Any]:
+    """Gate 2: zero-shot (template chosen on val) and a ``shots``-shot linear probe per dataset."""
+    from ..data import kshot_indices
+
+    out: dict[str, Any] = {"miniclip_zero_shot": {}, "linear_probe_16shot": {}, "zero_shot_detail": {}, "chance": {}}
+    for name in tqdm(datasets, desc="gate 2", disable=not progress):
+        splits = _splits(name)
+        feats = {s: image_features(model, splits[s].images) for s in ("train", "val", "test")}
+        zs = zero_shot(model, tokenizer, name, splits, feats)
+        probes = []
+        for seed in seeds:
+            idx = kshot_indices(splits.train.labels, shots, seed)
+            probes.append(linear_probe(feats["train"][idx], splits.train.labels[idx], feats["val"], splits.val.labels,
+                                       feats["test"], splits.test.labels)["test"])
+        out["miniclip_zero_shot"][name] = zs["test"]
+        out["linear_probe_16shot"][name] = float(np.mean(probes))
+        out["zero_shot_detail"][name] = {k: zs[k] for k in ("template", "val", "val_by_template", "test_by_template")}
+        out["zero_shot_detail"][name]["probe_by_seed"] = probes
+        out["chance"][name] = 1.0 / splits.num_classes
+    return out
+
+
+# ------------------------------------------------------------------------------ MiniGen samples
+def _pipe_key(pipe: Any) -> str:
+    sd = pipe.unet.state_dict()
+    h = stable_hash([float(v.float().sum()) for v in sd.values()] + [float(v.float().abs().sum()) for v in sd.values()])
+    return stable_hash({"unet": h, "scheduler": dict(pipe.scheduler.config), "max_length": pipe.config.max_length})
+
+
+def generate_class_images(pipe: Any, prompts: Sequence[str], n_per_class: int, seed: int = 0, steps: int = 20,
+                          guidance_scale: float = 3.0, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """uint8 [C, n, 32, 32]: ``n`` images per prompt; image j of every prompt uses seed ``seed*100003 + j``
+    (so same-seed images of different prompts share their starting noise). Cached by content."""
+    key = stable_hash({"pipe": _pipe_key(pipe), "prompts": list(prompts), "n": n_per_class, "seed": seed,
+                       "steps": steps, "cfg": guidance_scale})
+    path = cache_dir() / "mini" / "gate_samples" / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    jobs = [(c, j) for c in range(len(prompts)) for j in range(n_per_class)]
+    out = np.zeros((len(prompts), n_per_class, 32, 32), np.uint8)
+    for i in tqdm(range(0, len(jobs), batch_size), desc="MiniGen samples", disable=not progress):
+        chunk = jobs[i : i + batch_size]
+        gens = [torch.Generator().manual_seed(seed * 100003 + j) for _, j in chunk]
+        imgs = pipe([prompts[c] for c, _ in chunk], num_inference_steps=steps, guidance_scale=guidance_scale,
+                    generator=gens, output_type="np", progress=False).images
+        for (c, j), im in zip(chunk, imgs):
+            out[c, j] = (im[..., 0] * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    np.save(buf, out)
+    atomic_write_bytes(path, buf.getvalue())
+    return out
+
+
+def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
+    """Mean absolute pixel difference (0-255) between same-seed/different-prompt and
+    different-seed/same-prompt images of samples [C, n, H, W]."""
+    x = samples.astype(np.float32)
+    c, n = x.shape[:2]
+    same_seed = [np.abs(x[a, j] - x[b, j]).mean() for j in range(n) for a in range(c) for b in range(a + 1, c)]
+    same_prompt = [np.abs(x[k, i] - x[k, j]).mean() for k in range(c) for i in range(n) for j in range(i + 1, n)]
+    return {"same_seed_different_prompt": float(np.mean(same_seed)),
+            "different_seed_same_prompt": float(np.mean(same_prompt))}
+
+
+def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_per_class: int = 24, steps: int = 20,
+                 guidance_scale: float = 3.0, seed: int = 0, judge_epochs: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Gate 1: share of MiniGen samples that a corpus-trained CNN assigns to the prompted class.
+
+    The judge (a small CNN, :func:`synthrec_core.mini.corpus_transfer.transfer_check`) is trained
+    on corpus images of the dataset's class concepts only; its accuracy on the real test split is
+    reported beside it, for reference.
+    """
+    from .corpus_transfer import transfer_check
+
+    out: dict[str, Any] = {"minigen_class_accuracy": {}, "minigen_detail": {}}
+    judged_label_sets: dict[tuple, dict] = {}
+    for name in datasets:
+        splits = _splits(name)
+        classes = list(splits.train.classnames)
+        mask = np.isin(corpus.concept, classes)
+        counts = {c: int((corpus.concept == c).sum()) for c in classes}
+        if any(v == 0 for v in counts.values()):
+            out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
+            continue
+        prompts = class_prompts(name, classes, GEN_PROMPTS[_DOMAIN[name]])
+        samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
+        gen_x = samples.reshape(-1, 32, 32)
+        gen_y = np.repeat(np.arange(len(classes)), n_per_class)
+        labels = np.array([classes.index(c) for c in corpus.concept[mask]])
+        res = transfer_check(corpus.images[mask], labels,
+                             {"generated": (gen_x, gen_y), "real_test": (splits.test.images, splits.test.labels)},
+                             epochs=judge_epochs, seed=seed, progress=False, return_predictions=True)
+        pred = res["generated_pred"]
+        out["minigen_class_accuracy"][name] = res["generated"]
+        out["minigen_detail"][name] = {
+            "per_class": {c: float((pred[gen_y == k] == k).mean()) for k, c in enumerate(classes)},
+            "judge_real_test_accuracy": res["real_test"],
+            "prompts": prompts,
+            "corpus_counts": counts,
+            **_pairwise_distances(samples),
+        }
+        judged_label_sets[tuple(classes)] = res
+    return out
+
+
+# ------------------------------------------------------------------------------ gate 3
+def _tune_head(w0: torch.Tensor, scale: float, x: torch.Tensor, y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
+               epochs: int = 30, lr: float = 1e-3, wd: float = 1e-4, seed: int = 0) -> tuple[torch.Tensor, int]:
+    """Fine-tune the zero-shot head on (x, y); returns the weights of the best val epoch (0 = zero-shot)."""
+    torch.manual_seed(seed)
+    w = torch.nn.Parameter(w0.clone())
+    opt = torch.optim.AdamW([w], lr=lr, weight_decay=wd)
+    yt = torch.as_tensor(y)
+    best = (_acc(val_x, w0, val_y), 0, w0.clone())
+    g = torch.Generator().manual_seed(seed)
+    for ep in range(1, epochs + 1):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 64):
+            idx = perm[i : i + 64]
+            loss = F.cross_entropy(scale * x[idx] @ F.normalize(w, dim=-1).T, yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        wn = F.normalize(w.detach(), dim=-1)
+        v = _acc(val_x, wn, val_y)
+        if v > best[0]:
+            best = (v, ep, wn.clone())
+    return best[2], best[1]
+
+
+def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datasets: Sequence[str] = DATASETS,
+                   seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
+                   epochs: int = 30, lr: float = 1e-3, progress: bool = True) -> dict[str, Any]:
+    """Gate 3: test accuracy of the zero-shot head tuned on MiniGen images minus zero-shot, per seed.
+
+    Each seed generates its own ``n_per_class`` images per class and tunes its own head; the
+    epoch (including 0 = no change) is selected on the real validation split.
+    """
+    out: dict[str, Any] = {"synthetic_gain": {}, "synthetic_detail": {}}
+    scale = float(model.logit_scale.detach().exp())
+    for name in datasets:
+        splits = _splits(name)
+        classes = list(splits.train.classnames)
+        feats = {s: image_features(model, splits[s].images) for s in ("val", "test")}
+        zs = zero_shot(model, tokenizer, name, splits, feats)
+        prompts = class_prompts(name, classes, GEN_PROMPTS[_DOMAIN[name]])
+        gains, accs, eps = [], [], []
+        for seed in seeds:
+            samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
+            x = image_features(model, samples.reshape(-1, 32, 32))
+            y = np.repeat(np.arange(len(classes)), n_per_class)
+            w, ep = _tune_head(zs["weights"], scale, x, y, feats["val"], splits.val.labels, epochs, lr, seed=seed)
+            acc = _acc(feats["test"], w, splits.test.labels)
+            gains.append(acc - zs["test"])
+            accs.append(acc)
+            eps.append(ep)
+        out["synthetic_gain"][name] = {"mean": float(np.mean(gains)), "std": float(np.std(gains)), "seeds": list(seeds),
+                                       "by_seed": gains}
+        out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps,
+                                         "template": zs["template"]}
+    return out
+
+
+def run_gates(model: torch.nn.Module, tokenizer: Callable, pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS,
+              seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
+              progress: bool = True) -> dict[str, Any]:
+    """All three gates, in the results-contract layout (plus ``*_detail`` entries)."""
+    out = miniclip_gate(model, tokenizer, datasets, seeds=seeds, progress=progress)
+    out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress))
+    out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, n_per_class, steps, guidance_scale, progress=progress))
+    return out
