@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from .config import Config, ConfigError, check, check_choice
+from .models import SCHEDULERS  # scheduler names a job may ask for (built by models.make_scheduler)
 from .sets import (
     COMPLETE_FILE,
     IMAGES_DIR,
@@ -61,17 +62,6 @@ __all__ = [
     "main",
 ]
 
-#: scheduler names a job may ask for -> diffusers class name
-SCHEDULERS = {
-    "ddim": "DDIMScheduler",
-    "dpm++": "DPMSolverMultistepScheduler",
-    "dpm": "DPMSolverMultistepScheduler",
-    "unipc": "UniPCMultistepScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "euler_a": "EulerAncestralDiscreteScheduler",
-    "pndm": "PNDMScheduler",
-    "ddpm": "DDPMScheduler",
-}
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -278,37 +268,30 @@ class ImageUnit:
 
 # -- pipelines ------------------------------------------------------------------------
 def set_scheduler(pipe: Any, name: str | None) -> Any:
-    """Swap the pipeline's scheduler for ``name`` (a key of :data:`SCHEDULERS`), keeping its config."""
+    """Swap the pipeline's scheduler for ``name`` (one of :data:`SCHEDULERS`), keeping its config."""
     if name is None:
         return pipe
-    import diffusers
+    from .models import make_scheduler
 
     check_choice("scheduler", name, SCHEDULERS)
-    cls = getattr(diffusers, SCHEDULERS[name])
-    kwargs = {"algorithm_type": "dpmsolver++"} if name in ("dpm++",) else {}
-    pipe.scheduler = cls.from_config(pipe.scheduler.config, **kwargs)
+    pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     return pipe
 
 
 def _load_pipeline(job: GenerationJob) -> Any:
-    """Load the job's pipeline through ``models.load_generator`` (the one loading place)."""
+    """Load the job's pipeline (and scheduler) through ``models.load_generator``, the one loading place."""
     import torch
 
-    img2img = job.references is not None
-    dtype = getattr(torch, job.dtype)
-    try:
-        from .models import load_generator
-    except ImportError:  # models.py (owned by another module) not there yet: plain diffusers
-        load_generator = None
-    if load_generator is not None:
-        pipe = load_generator(job.pipeline_id, job.revision, img2img=img2img, device=job.device, dtype=dtype, scheduler=job.scheduler)
-    else:
-        import diffusers
+    from .models import load_generator
 
-        cls = diffusers.AutoPipelineForImage2Image if img2img else diffusers.DiffusionPipeline
-        pipe = cls.from_pretrained(job.pipeline_id, revision=job.revision, dtype=dtype)
-        pipe = pipe.to(job.device)
-    set_scheduler(pipe, job.scheduler)
+    pipe = load_generator(
+        job.pipeline_id,
+        job.revision,
+        img2img=job.references is not None,
+        device=job.device,
+        dtype=getattr(torch, job.dtype),
+        scheduler=job.scheduler,
+    )
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     return pipe
