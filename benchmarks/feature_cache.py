@@ -3,10 +3,10 @@
 Encodes a synthetic set (tiny SD, 32 px) with open_clip ``RN50`` (random weights, 224 px
 preprocessing) through ``features.encode_images``. The second request is timed twice: with
 the weight-hash memo warm (same model object, as in a notebook) and cold (memo cleared, as
-in a new process: the 100 MB of weights are hashed again). The ratio reported is the cold
-one, the worse of the two.
+in a new process: the image tower's ~150 MB of weights are hashed again). The ratio
+reported is the cold one, the worse of the two.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/feature_cache.py [--images 48]
+    PYTHONPATH=. .venv/bin/python benchmarks/feature_cache.py [--images 64]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tiny_models import tiny_rn50, tiny_sd  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=48)
+    ap.add_argument("--images", type=int, default=64)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_feat_"))
     s = generate(GenerationJob(classnames=("a", "b", "c", "d"), pipeline_id="tiny-sd", images_per_prompt=a.images // 4, steps=2,

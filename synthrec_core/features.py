@@ -5,8 +5,9 @@
 ``cache_dir()/features/<encoder key>/<data key>.npy``:
 
 - the **encoder key** hashes the encoder's name, its class, the bytes of every tensor of its
-  ``state_dict`` (so other weights or a fine-tuned copy get a new key) and ``repr`` of its
-  preprocessing (resize, crop, normalisation);
+  image tower's ``state_dict`` (``model.visual`` for open_clip models, else the whole model;
+  so other weights or a fine-tuned copy get a new key) and ``repr`` of its preprocessing
+  (resize, crop, normalisation);
 - the **data key** hashes the images' content: a complete :class:`~synthrec_core.sets.SyntheticSet`
   by its key and its manifest's file sha256s, image files by their sha256, in-memory images
   by their pixel bytes.
@@ -31,7 +32,7 @@ import numpy as np
 
 from .utils import atomic_write_bytes, atomic_write_json, file_sha256, stable_hash
 
-__all__ = ["Encoder", "as_encoder", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir"]
+__all__ = ["Encoder", "as_encoder", "image_tower", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,10 +53,22 @@ class Encoder:
             {
                 "name": self.name,
                 "class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-                "weights": weights_hash(self.model),
+                "weights": weights_hash(image_tower(self.model)),
                 "preprocess": repr(self.preprocess),
             }
         )
+
+
+def image_tower(model: Any) -> Any:
+    """The part of ``model`` whose weights decide its image features.
+
+    open_clip models encode images with ``model.visual`` alone, so only its weights are
+    hashed (the text tower is most of a CLIP's bytes); any other model is hashed whole.
+    """
+    visual = getattr(model, "visual", None)
+    if visual is not None and hasattr(model, "encode_image") and hasattr(visual, "state_dict"):
+        return visual
+    return model
 
 
 def as_encoder(encoder: Any) -> Encoder:
@@ -83,6 +96,8 @@ def weights_hash(model: Any) -> str:
     The memo is checked against each tensor's storage pointer and version counter, which torch
     bumps on every in-place change (``copy_``, optimiser steps, ``load_state_dict``).
     """
+    import torch
+
     items = _tensor_state(model)
     signature = tuple((k, t.data_ptr(), t._version, tuple(t.shape), str(t.dtype)) for k, t in items)
     try:
@@ -96,7 +111,7 @@ def weights_hash(model: Any) -> str:
         t = t.detach().to("cpu").contiguous()
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
         if t.numel():
-            h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes())
+            h.update(t.view(-1).view(torch.uint8).numpy())  # buffer protocol: no copy
     digest = h.hexdigest()
     try:
         _WEIGHT_HASHES[model] = (signature, digest)

@@ -165,3 +165,19 @@ def test_open_clip_rn50_random_weights_through_the_cache(root):
     finally:
         del model.encode_image
     assert np.array_equal(f1, f2)
+
+
+def test_open_clip_key_hashes_the_image_tower_only():
+    from synthrec_core.features import image_tower
+    from tiny_models import tiny_rn50
+
+    model, preprocess, _ = tiny_rn50()
+    enc = Encoder(model, preprocess, "RN50")
+    assert image_tower(model) is model.visual
+    key = enc.key()
+    with torch.no_grad():
+        model.token_embedding.weight.add_(1.0)  # text tower: image features unchanged, key unchanged
+    assert enc.key() == key
+    with torch.no_grad():
+        next(model.visual.parameters()).add_(1.0)
+    assert enc.key() != key
