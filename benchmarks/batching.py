@@ -40,7 +40,7 @@ def main() -> None:
         for name, (bs, inv) in configs.items():
             out = work / f"{bs}_{inv}_{r}"
             t, sets[name] = _common.timed(
-                lambda: generate(job.replace(output_dir=str(out), batch_size=bs, batch_invariant=inv), pipe, progress=False)
+                lambda: generate(job.replace(output_dir=str(out), batch_size=bs, kernel_chunk=4 if inv else None), pipe, progress=False)
             )
             times[name].append(t)
     sha = {k: [file_sha256(p) for p in s.paths()] for k, s in sets.items()}

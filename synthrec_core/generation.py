@@ -7,9 +7,9 @@ disk (layout in ``sets``) with these guarantees:
 
 - **Per-image seeds.** Image ``(class, reference, prompt, index)`` gets the seed
   ``hash(job key, class, reference index, prompt index, image index)``, fed to the pipeline as
-  its own CPU ``torch.Generator``. With ``batch_invariant`` (default) the batched layers run
-  per sample (:func:`batch_invariant_kernels`), so an image does not depend on the batch
-  size, on the other images of its batch, or on how the work is split across ranks.
+  its own CPU ``torch.Generator``. With ``kernel_chunk`` (default 4) the batched layers run on
+  fixed-size chunks (:func:`batch_invariant_kernels`), so an image does not depend on the
+  batch size, on the other images of its batch, or on how the work is split across ranks.
 - **Resumable and atomic.** Every PNG is written to a temp file and renamed; a restart skips
   images whose PNG exists and decodes, regenerates the rest and rebuilds the manifest. The
   ``COMPLETE`` marker is written last, only when every image exists.
@@ -101,9 +101,10 @@ class GenerationJob(Config):
     references: tuple[tuple[str, ...], ...] | None = None  # RG: per-class reference image paths
     strength: float | None = None  # RG: img2img strength = t*/T
     dtype: str = "float32"
-    # run batched layers one sample at a time on contiguous inputs, so that an image does not
-    # depend on batch size or split (float kernels pick batch-dependent blockings otherwise)
-    batch_invariant: bool = True
+    # batched layers run on fixed chunks of this many samples so that an image does not depend
+    # on batch size or rank split (see batch_invariant_kernels); None = plain batched kernels
+    # (faster on GPUs, but images then differ by rounding across batch sizes)
+    kernel_chunk: int | None = 4
     # not in the key: they do not change any image
     batch_size: int = 8
     device: str = "cpu"
@@ -138,6 +139,10 @@ class GenerationJob(Config):
             for c, s in zip(self.classnames, self.sentences):
                 check(len(s) > 0, f"sentences for class {c!r} is empty")
                 check(all(isinstance(x, str) and x.strip() for x in s), f"sentences for class {c!r} holds an empty prompt")
+        check(
+            self.kernel_chunk is None or (isinstance(self.kernel_chunk, int) and self.kernel_chunk >= 1),
+            f"kernel_chunk={self.kernel_chunk!r} must be None or an integer >= 1",
+        )
         for name in ("images_per_prompt", "steps", "height", "width", "batch_size"):
             v = getattr(self, name)
             check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an integer >= 1")
@@ -298,27 +303,52 @@ def _load_pipeline(job: GenerationJob) -> Any:
 
 
 # -- batch invariance ------------------------------------------------------------------
-@contextlib.contextmanager
-def batch_invariant_kernels() -> Iterator[None]:
-    """Make batched inference give the same bits as one image at a time (process-wide, not thread-safe).
+def _unbatched(module: Any, x: Any) -> bool:
+    """True if dim 0 of ``x`` is not a batch of independent rows for ``module``."""
+    import torch
 
-    CPU (and GPU) kernels for convolution, matmul and normalisation choose blockings and code
-    paths by tensor shape and memory layout, so image *i* of a batch of 16 differs from the
-    same image made alone by ~1e-7, which flips a few 8-bit pixels. Inside this context the
-    forward of ``Conv1d/Conv2d/ConvTranspose2d``, ``Linear``, ``GroupNorm``, ``LayerNorm`` and
-    ``scaled_dot_product_attention`` run per sample on contiguous inputs; elementwise work
-    stays batched. Measured on the tiny SD pipeline: bit-identical PNGs for batch sizes 1, 5
-    and 16, at about the speed of plain batching (see ``benchmarks/batching.py``).
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        return True
+    if isinstance(module, torch.nn.Conv1d):
+        return x.dim() != 3
+    if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+        return x.dim() != 4
+    if isinstance(module, torch.nn.LayerNorm):
+        return x.dim() <= len(module.normalized_shape)
+    return False
+
+
+@contextlib.contextmanager
+def batch_invariant_kernels(chunk: int = 4) -> Iterator[None]:
+    """Make a sample's result independent of its batch (process-wide; not thread-safe).
+
+    Convolution, matmul and normalisation kernels choose blockings and code paths by tensor
+    shape and memory layout, so image *i* of a batch of 16 differs from the same image made in
+    a batch of 5 by ~1e-7, which flips a few 8-bit pixels (measured: 7 of 16 tiny-SD images at
+    64 px; 1 of 16 MiniGen images). Inside this context the forward of ``Conv1d/Conv2d/
+    ConvTranspose2d``, ``Linear``, ``GroupNorm``, ``LayerNorm`` and
+    ``scaled_dot_product_attention`` runs on contiguous chunks of exactly ``chunk`` samples
+    (the last one zero-padded), so every kernel always sees the same shapes; elementwise work
+    stays batched. Measured: bit-identical PNGs at batch sizes 1, 5 and 16 on tiny SD and
+    MiniGen, at plain batched speed for batches >= 16 (``benchmarks/batching.py``).
     """
     import torch
     import torch.nn.functional as F
 
-    def per_sample(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def split(x: Any) -> tuple[list, int]:
+        b = x.shape[0]
+        n = -(-b // chunk) * chunk
+        if n != b:
+            x = torch.cat([x, x.new_zeros((n - b,) + tuple(x.shape[1:]))])
+        return [x[i : i + chunk].contiguous() for i in range(0, n, chunk)], b
+
+    def chunked(orig: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(orig)
         def forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-            if not isinstance(x, torch.Tensor) or x.dim() < 2:
+            if _unbatched(self, x):
                 return orig(self, x, *args, **kwargs)
-            return torch.cat([orig(self, x[i : i + 1].contiguous(), *args, **kwargs) for i in range(x.shape[0])])
+            parts, b = split(x)
+            return torch.cat([orig(self, p, *args, **kwargs) for p in parts])[:b]
 
         return forward
 
@@ -327,22 +357,20 @@ def batch_invariant_kernels() -> Iterator[None]:
     @functools.wraps(orig_sdpa)
     def sdpa(query: Any, key: Any, value: Any, attn_mask: Any = None, *args: Any, **kwargs: Any) -> Any:
         b = query.shape[0]
-        if query.dim() < 3:
+        if query.dim() < 3 or key.shape[0] != b or value.shape[0] != b:
             return orig_sdpa(query, key, value, attn_mask, *args, **kwargs)
-        outs = []
-        for i in range(b):
-            m = attn_mask
-            if isinstance(m, torch.Tensor) and m.dim() == query.dim() and m.shape[0] == b:
-                m = m[i : i + 1].contiguous()
-            q, k, v = (t[i : i + 1].contiguous() for t in (query, key, value))
-            outs.append(orig_sdpa(q, k, v, m, *args, **kwargs))
-        return torch.cat(outs)
+        (qs, _), (ks, _), (vs, _) = split(query), split(key), split(value)
+        if isinstance(attn_mask, torch.Tensor) and attn_mask.dim() == query.dim() and attn_mask.shape[0] == b:
+            ms = split(attn_mask)[0]
+        else:
+            ms = [attn_mask] * len(qs)
+        return torch.cat([orig_sdpa(q, k, v, m, *args, **kwargs) for q, k, v, m in zip(qs, ks, vs, ms)])[:b]
 
     classes = [torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear, torch.nn.GroupNorm, torch.nn.LayerNorm]
     saved = [(cls, cls.__dict__["forward"]) for cls in classes]
     try:
         for cls, fwd in saved:
-            cls.forward = per_sample(fwd)
+            cls.forward = chunked(fwd)
         F.scaled_dot_product_attention = sdpa
         yield
     finally:
@@ -440,7 +468,7 @@ def _call_pipeline(pipe: Any, job: GenerationJob, batch: Sequence[ImageUnit]) ->
         kwargs["strength"] = job.strength
     else:
         kwargs["height"], kwargs["width"] = job.height, job.width
-    guard = batch_invariant_kernels() if job.batch_invariant else contextlib.nullcontext()
+    guard = batch_invariant_kernels(job.kernel_chunk) if job.kernel_chunk else contextlib.nullcontext()
     with torch.inference_mode(), guard:
         out = pipe(**kwargs)
     images = _to_pil(out.images if hasattr(out, "images") else out[0])
