@@ -12,7 +12,9 @@
 
 Both return a decisions table (one row per image, column ``kept``) that
 :func:`save_decisions` stores beside a set, keyed by the filter's parameters, without
-touching the generation manifest. No model is run here: features come from ``features``.
+touching the generation manifest. The filters run no model: features come from ``features``.
+:func:`clip_filter_set` / :func:`real_filter_set` are the one-call versions for a set on
+disk (encode through the feature cache, filter, save the table).
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ import pandas as pd
 from .config import ConfigError, check, check_choice
 from .utils import stable_hash
 
-__all__ = ["l2_normalize", "class_embeddings", "clip_probs", "clip_filter", "real_filter", "save_decisions"]
+__all__ = [
+    "l2_normalize",
+    "class_embeddings",
+    "clip_probs",
+    "clip_filter",
+    "real_filter",
+    "save_decisions",
+    "clip_filter_set",
+    "real_filter_set",
+]
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -181,3 +192,55 @@ def save_decisions(synthetic_set: Any, decisions: pd.DataFrame, kind: str, param
     name = f"{kind}-{stable_hash(params, length=12)}"
     synthetic_set.write_table(name, decisions, meta={"kind": kind, "params": params})
     return name
+
+
+def clip_filter_set(
+    synthetic_set: Any,
+    encoder: Any,
+    text_feats: np.ndarray,
+    *,
+    keep_per_class: int | None = None,
+    logit_scale: float = 100.0,
+    seed: int = 0,
+    cache_root: Any = None,
+) -> tuple[str, pd.DataFrame]:
+    """CF on a complete set: features via the cache, decisions saved as a keyed table.
+
+    Returns ``(table name, decisions)``; the name hashes the encoder key, the text features,
+    ``keep_per_class``, ``logit_scale`` and ``seed``.
+    """
+    from .features import as_encoder, encode_images
+
+    enc = as_encoder(encoder)
+    feats = encode_images(enc, synthetic_set, cache_root=cache_root)
+    m = synthetic_set.manifest()
+    d = clip_filter(feats, m["class_index"], text_feats, keep_per_class=keep_per_class, logit_scale=logit_scale, seed=seed, ids=m["id"])
+    params = {
+        "encoder": enc.key(),
+        "text": stable_hash(np.asarray(text_feats, dtype=np.float32).round(6).tolist()),
+        "keep_per_class": keep_per_class,
+        "logit_scale": float(logit_scale),
+        "seed": seed,
+    }
+    return save_decisions(synthetic_set, d, "cf", params), d
+
+
+def real_filter_set(
+    synthetic_set: Any,
+    encoder: Any,
+    real_images: Any,
+    real_labels: Sequence[int],
+    *,
+    distance: str = "mean",
+    cache_root: Any = None,
+) -> tuple[str, pd.DataFrame]:
+    """RF on a complete set against real shots (paths, PIL images or a uint8 array), saved as a keyed table."""
+    from .features import as_encoder, data_key, encode_images
+
+    enc = as_encoder(encoder)
+    syn = encode_images(enc, synthetic_set, cache_root=cache_root)
+    real = encode_images(enc, real_images, cache_root=cache_root)
+    m = synthetic_set.manifest()
+    d = real_filter(syn, m["class_index"], real, real_labels, distance=distance, ids=m["id"])
+    params = {"encoder": enc.key(), "real": data_key(real_images), "real_labels": [int(x) for x in real_labels], "distance": distance}
+    return save_decisions(synthetic_set, d, "rf", params), d

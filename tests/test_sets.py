@@ -80,3 +80,20 @@ def test_export_webdataset_round_trips(synth, tmp_path):
         import hashlib
 
         assert hashlib.sha256(s["png"]).hexdigest() == row["sha256"] == file_sha256(synth.root / row["path"])
+
+
+def test_one_call_filters_on_a_set_save_keyed_tables(synth, tmp_path):
+    from torch import nn
+    from torchvision import transforms as T
+
+    from synthrec_core.filtering import clip_filter_set, real_filter_set
+
+    torch.manual_seed(0)
+    enc = (nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()), T.ToTensor(), "tiny")
+    text = np.random.default_rng(0).standard_normal((3, 4))
+    name, d = clip_filter_set(synth, enc, text, keep_per_class=2, cache_root=tmp_path)
+    assert name.startswith("cf-") and synth.read_table(name)["kept"].sum() == 6
+    assert clip_filter_set(synth, enc, text, keep_per_class=1, cache_root=tmp_path)[0] != name
+    real = np.random.default_rng(1).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    rname, r = real_filter_set(synth, enc, real, [0, 0, 1, 1, 2, 2], cache_root=tmp_path)
+    assert rname.startswith("rf-") and len(r) == 9 and set(r["id"]) == set(synth.manifest()["id"])
