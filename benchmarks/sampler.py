@@ -62,7 +62,7 @@ def main() -> None:
                             output_dir=str(work / sched))
         t, s = _common.timed(lambda: generate(job, pipe, progress=False))
         feats = encode_images(enc, s, cache=False, progress=False)
-        d = clip_filter(feats, s.labels(), text, logit_scale=float(model.logit_scale.exp()))
+        d = clip_filter(feats, s.labels(), text, logit_scale=float(model.logit_scale.detach().exp()))
         rows[f"{sched}@{steps}"] = {"images_per_s": round(len(job) / t, 3), "cf_pass_rate": round(float(d["passed"].mean()), 3),
                                     "top1_agreement": round(float((d["pred"] == d["label"]).mean()), 3), "seconds": round(t, 2)}
     shutil.rmtree(work, ignore_errors=True)
