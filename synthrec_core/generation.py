@@ -393,11 +393,6 @@ def _dist() -> tuple[int, int, Any]:
     return 0, 1, None
 
 
-def _barrier(dist: Any) -> None:
-    if dist is not None:
-        dist.barrier()
-
-
 # -- the engine -----------------------------------------------------------------------
 def _image_ok(path: Path) -> bool:
     """True if ``path`` is a complete, decodable image."""
@@ -536,73 +531,93 @@ def _clean_temps(set_dir: Path) -> None:
             pass
 
 
+def _sync(dist: Any, err: Exception | None) -> None:
+    """A barrier that also spreads failure: if any rank failed, every rank raises."""
+    if dist is not None:
+        import torch
+
+        flag = torch.tensor([0 if err is None else 1])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if err is None and flag.item():
+            raise GenerationError("another rank failed (see its error); completed images are kept, run again to resume")
+    if err is not None:
+        raise err
+
+
+def _attempt(fn: Callable[[], Any]) -> Exception | None:
+    try:
+        fn()
+    except Exception as e:  # re-raised by _sync on this rank, reported to the others
+        return e
+    return None
+
+
+def _make_images(job: GenerationJob, pipeline: Any, todo: Sequence[ImageUnit], set_dir: Path, world: int, show: bool) -> None:
+    from tqdm.auto import tqdm
+
+    own_scheduler = None
+    if pipeline is None:
+        pipeline = _load_pipeline(job)
+    elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
+        own_scheduler = pipeline.scheduler
+        set_scheduler(pipeline, job.scheduler)
+    bar = tqdm(total=len(todo) * world, desc=f"generate {job.set_key}", unit="img", disable=not show, dynamic_ncols=True)
+    try:
+        for start in range(0, len(todo), job.batch_size):
+            batch = todo[start : start + job.batch_size]
+            images = _call_pipeline(pipeline, job, batch)
+            for u, img in zip(batch, images):
+                _write_image(set_dir / u.relpath, _png_bytes(img))
+            bar.update(len(batch) * world)
+    finally:
+        bar.close()
+        if own_scheduler is not None:
+            pipeline.scheduler = own_scheduler
+
+
+def _finish(job: GenerationJob, units: Sequence[ImageUnit], s: SyntheticSet) -> None:
+    missing = [u.relpath for u in units if not (s.root / u.relpath).exists()]
+    if missing:
+        raise GenerationError(f"{len(missing)} images missing after generation, e.g. {missing[:3]}")
+    rows = [_manifest_row(job, u, file_sha256(s.root / u.relpath)) for u in units]
+    try:
+        write_manifest(s.root, rows)
+        write_dataset_card(s.root, s.job, rows)
+        atomic_write_text(s.root / COMPLETE_FILE, f"{len(rows)} images\n")
+    except OSError as e:
+        raise GenerationError(f"could not finish set {s.root}: {e}") from e
+
+
 def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True) -> SyntheticSet:
     """Make (or finish) the set ``job`` describes and return it.
 
     ``pipeline``: a diffusers-style pipeline object; if None it is loaded from
     ``job.pipeline_id`` / ``job.revision`` through ``models.load_generator``. A given pipeline
-    runs with ``job.scheduler`` (if set) for this call only; its own scheduler is restored. Safe to call again after a crash; returns at once if
-    the set is complete. Under ``torchrun`` every rank must call it with the same job.
+    runs with ``job.scheduler`` (if set) for this call only; its own scheduler is restored.
+    Safe to call again after a crash; returns at once if the set is complete. Under
+    ``torchrun`` every rank must call it with the same job; an error on one rank is raised
+    on all of them (no rank is left waiting at a barrier).
     """
-    from tqdm.auto import tqdm
-
     rank, world, dist = _dist()
     set_dir = job.set_dir()
     s = SyntheticSet(set_dir)
-    if rank == 0:
-        set_dir.mkdir(parents=True, exist_ok=True)
-        _claim_dir(job, set_dir)
-    _barrier(dist)
-    if rank != 0:
-        _claim_dir(job, set_dir)  # raises on mismatch on every rank, never writes
+
+    def claim() -> None:
+        if rank == 0:
+            set_dir.mkdir(parents=True, exist_ok=True)
+            _claim_dir(job, set_dir)
+
+    _sync(dist, _attempt(claim))
+    _sync(dist, _attempt(lambda: _claim_dir(job, set_dir)))  # every rank checks the key, none writes
     if s.is_complete:
         return s
-    if rank == 0:
-        _clean_temps(set_dir)
-    _barrier(dist)
+    _sync(dist, _attempt(lambda: _clean_temps(set_dir)) if rank == 0 else None)
 
     units = job.units()
-    mine = units[rank::world]
-    todo = [u for u in mine if not _image_ok(set_dir / u.relpath)]
-    if todo:
-        own_scheduler = None
-        if pipeline is None:
-            pipeline = _load_pipeline(job)
-        elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
-            own_scheduler = pipeline.scheduler
-            set_scheduler(pipeline, job.scheduler)
-        bar = tqdm(
-            total=len(todo) * world,
-            desc=f"generate {job.set_key}",
-            unit="img",
-            disable=not progress or rank != 0,
-            dynamic_ncols=True,
-        )
-        try:
-            for start in range(0, len(todo), job.batch_size):
-                batch = todo[start : start + job.batch_size]
-                images = _call_pipeline(pipeline, job, batch)
-                for u, img in zip(batch, images):
-                    _write_image(set_dir / u.relpath, _png_bytes(img))
-                bar.update(len(batch) * world)
-        finally:
-            bar.close()
-            if own_scheduler is not None:
-                pipeline.scheduler = own_scheduler
-    _barrier(dist)
-
-    if rank == 0:
-        missing = [u.relpath for u in units if not (set_dir / u.relpath).exists()]
-        if missing:
-            raise GenerationError(f"{len(missing)} images missing after generation, e.g. {missing[:3]}")
-        rows = [_manifest_row(job, u, file_sha256(set_dir / u.relpath)) for u in units]
-        try:
-            write_manifest(set_dir, rows)
-            write_dataset_card(set_dir, s.job, rows)
-            atomic_write_text(set_dir / COMPLETE_FILE, f"{len(rows)} images\n")
-        except OSError as e:
-            raise GenerationError(f"could not finish set {set_dir}: {e}") from e
-    _barrier(dist)
+    todo = [u for u in units[rank::world] if not _image_ok(set_dir / u.relpath)]
+    err = _attempt(lambda: _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0)) if todo else None
+    _sync(dist, err)
+    _sync(dist, _attempt(lambda: _finish(job, units, s)) if rank == 0 else None)
     return s
 
 

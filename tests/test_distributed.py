@@ -44,3 +44,21 @@ def test_two_ranks_match_one_rank(tmp_path):
     assert _shas(a.root) == _shas(b.root) and len(_shas(a.root)) == 15
     assert (a.root / "manifest.jsonl").read_bytes() == (b.root / "manifest.jsonl").read_bytes()
     assert (a.root / "dataset_card.md").read_bytes() == (b.root / "dataset_card.md").read_bytes()
+
+
+def test_a_failing_rank_stops_every_rank_without_hanging(tmp_path):
+    from synthrec_core.generation import _claim_dir
+
+    job = GenerationJob(classnames=("cat", "dog"), pipeline_id=str(tiny_sd_dir()), images_per_prompt=1, steps=2)
+    out = tmp_path / "set"
+    out.mkdir()
+    _claim_dir(job.replace(output_dir=str(out)), out)
+    (out / "images").mkdir()
+    (out / "images" / "dog").write_text("a file where rank 1's class folder should be")
+    jf = tmp_path / "job.json"
+    jf.write_text(json.dumps(job.to_dict()))
+    r = _torchrun(jf, out, 2)
+    assert r.returncode != 0
+    assert "could not write" in r.stderr and "another rank failed" in r.stderr
+    assert (out / "images" / "cat" / "p0000_i000.png").exists()  # rank 0's image is kept
+    assert not (out / "COMPLETE").exists()
