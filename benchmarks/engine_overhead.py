@@ -24,7 +24,6 @@ _common.setup()
 
 import torch  # noqa: E402
 
-from synthrec_core import generation as gen  # noqa: E402
 from synthrec_core.generation import GenerationJob, generate  # noqa: E402
 from tiny_models import tiny_sd  # noqa: E402
 
