@@ -561,6 +561,9 @@ def _make_images(job: GenerationJob, pipeline: Any, todo: Sequence[ImageUnit], s
         own_scheduler = pipeline.scheduler
         set_scheduler(pipeline, job.scheduler)
     bar = tqdm(total=len(todo) * world, desc=f"generate {job.set_key}", unit="img", disable=not show, dynamic_ncols=True)
+    inner_bar = getattr(pipeline, "_progress_bar_config", None)
+    if hasattr(pipeline, "set_progress_bar_config"):  # one bar per set, not one per pipeline call
+        pipeline.set_progress_bar_config(disable=True)
     try:
         for start in range(0, len(todo), job.batch_size):
             batch = todo[start : start + job.batch_size]
@@ -572,6 +575,11 @@ def _make_images(job: GenerationJob, pipeline: Any, todo: Sequence[ImageUnit], s
         bar.close()
         if own_scheduler is not None:
             pipeline.scheduler = own_scheduler
+        if hasattr(pipeline, "set_progress_bar_config"):
+            if inner_bar is None:
+                pipeline.__dict__.pop("_progress_bar_config", None)
+            else:
+                pipeline._progress_bar_config = inner_bar
 
 
 def _finish(job: GenerationJob, units: Sequence[ImageUnit], s: SyntheticSet) -> None:
