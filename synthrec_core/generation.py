@@ -168,6 +168,16 @@ class GenerationJob(Config):
                 f"strength={self.strength!r} must be in (0, 1] for real guidance",
             )
 
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "GenerationJob":
+        """Read a job from a JSON file (a set's ``job.json`` works too: its ``set_key`` is checked)."""
+        values = json.loads(Path(path).read_text())
+        key = values.pop("set_key", None)
+        job = cls.from_dict(values)
+        if key is not None and key != job.set_key:
+            raise ConfigError(f"{path}: set_key {key!r} does not match the job's fields (key {job.set_key!r})")
+        return job
+
     # -- identity --------------------------------------------------------------------
     def cache_key(self, length: int = 16) -> str:
         """Hash of all fields but batch size, device and output dir; references by content."""
@@ -642,12 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    values = json.loads(Path(args.job).read_text())
-    values.pop("set_key", None)
-    for k, v in (("batch_size", args.batch_size), ("device", args.device), ("output_dir", args.output_dir)):
-        if v is not None:
-            values[k] = v
-    job = GenerationJob.from_dict(values)
+    job = GenerationJob.from_json(args.job)
+    overrides = {"batch_size": args.batch_size, "device": args.device, "output_dir": args.output_dir}
+    job = job.replace(**{k: v for k, v in overrides.items() if v is not None})
     t0 = time.time()
     s = generate(job, progress=not args.no_progress)
     rank, _, dist = _dist()

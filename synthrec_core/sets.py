@@ -207,7 +207,7 @@ def write_dataset_card(set_dir: str | os.PathLike, job: dict[str, Any], rows: Se
         "",
         "## Use",
         "",
-        "ImageFolder layout `images/<class>/<id>.png`; load with `synthrec_core.sets.SyntheticSet(path)`,",
+        "ImageFolder layout `images/<class>/<stem>.png` (image id `<class>/<stem>`); load with `synthrec_core.sets.SyntheticSet(path)`,",
         "or export with `export_hf_imagefolder` / `export_webdataset`.",
         "Images are synthetic and may show artefacts or biases of the generator.",
         "",

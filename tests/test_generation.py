@@ -309,3 +309,15 @@ def test_resume_after_sigkill_is_byte_identical(pipe, tmp_path):
     assert shas(killed) == shas(ref) and len(shas(ref)) == 24
     assert (killed.root / "manifest.jsonl").read_bytes() == (ref.root / "manifest.jsonl").read_bytes()
     assert not [p for p in killed.root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_job_round_trips_through_its_set_job_json(pipe, tmp_path):
+    job = make_job(tmp_path / "s", sentences=(("a cat",), ("a dog", "two dogs"), ("a bird",)))
+    s = generate(job, pipe, progress=False)
+    again = GenerationJob.from_json(s.root / "job.json")
+    assert again.set_key == job.set_key and again.sentences == job.sentences
+    bad = json.loads((s.root / "job.json").read_text())
+    bad["steps"] = 99
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match="does not match"):
+        GenerationJob.from_json(tmp_path / "bad.json")
