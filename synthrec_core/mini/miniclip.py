@@ -47,7 +47,7 @@ __all__ = [
 
 #: MiniCLIP architectures registered with open_clip: name -> (CNN widths, embed dim)
 MINICLIP_ARCHS: dict[str, dict] = {
-    "MiniCLIP-CNN": {"widths": (32, 64, 128, 256), "embed_dim": 256},
+    "MiniCLIP-CNN": {"widths": (16, 32, 64, 128), "embed_dim": 128},  # ~0.2M params, ~11M MACs/image
     "MiniCLIP-CNN-tiny": {"widths": (8, 16, 16, 32), "embed_dim": 32},
 }
 #: token context of the MiniLM tokenizer in MiniCLIP (captions and prompts are short)
