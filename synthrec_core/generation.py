@@ -12,7 +12,9 @@ disk (layout in ``sets``) with these guarantees:
   batch size, on the other images of its batch, or on how the work is split across ranks.
 - **Resumable and atomic.** Every PNG is written to a temp file and renamed; a restart skips
   images whose PNG exists and decodes, regenerates the rest and rebuilds the manifest. The
-  ``COMPLETE`` marker is written last, only when every image exists.
+  ``COMPLETE`` marker is written last, only when every image exists. ``run.json`` records the
+  first run's torch CPU thread count, and later runs on CPU use it too (kernels split work by
+  thread count, which changes rounding); it also records torch/diffusers versions.
 - **Distributed.** Under ``torchrun`` each rank takes every ``world``-th image of the fixed
   image list; rank 0 shows progress, then, after a barrier, writes manifest, card and marker.
 - **Content-addressed.** The set key hashes every field that changes images (the reference
@@ -42,6 +44,7 @@ from .sets import (
     COMPLETE_FILE,
     IMAGES_DIR,
     JOB_FILE,
+    RUN_FILE,
     SetMismatchError,
     SyntheticSet,
     class_dirname,
@@ -531,6 +534,45 @@ def _claim_dir(job: GenerationJob, set_dir: Path) -> None:
     atomic_write_json(path, payload)
 
 
+def _run_info(job: GenerationJob) -> dict[str, Any]:
+    import diffusers
+    import torch
+
+    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "cpu_threads": torch.get_num_threads()}
+
+
+def _claim_run(job: GenerationJob, set_dir: Path) -> dict[str, Any]:
+    """Write ``run.json`` on the first run; later runs read it (and warn if the software changed)."""
+    path = set_dir / RUN_FILE
+    now = _run_info(job)
+    if not path.exists():
+        atomic_write_json(path, now)
+        return now
+    first = json.loads(path.read_text())
+    changed = {k: (first.get(k), now[k]) for k in ("torch", "diffusers") if first.get(k) != now[k]}
+    if changed:
+        import warnings
+
+        warnings.warn(f"resuming set {set_dir} with other software than it was started with {changed}; "
+                      "new images may differ in rounding from an uninterrupted run", stacklevel=3)
+    return first
+
+
+@contextlib.contextmanager
+def _cpu_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads (kernels split work by thread count, which changes rounding)."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
 def _clean_temps(set_dir: Path) -> None:
     """Remove temp files a killed run left behind (never complete images)."""
     for tmp in (set_dir / IMAGES_DIR).glob("*/.*.tmp"):
@@ -623,6 +665,8 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
         if rank == 0:
             set_dir.mkdir(parents=True, exist_ok=True)
             _claim_dir(job, set_dir)
+            if not (set_dir / COMPLETE_FILE).exists():
+                _claim_run(job, set_dir)
 
     _sync(dist, _attempt(claim))
     _sync(dist, _attempt(lambda: _claim_dir(job, set_dir)))  # every rank checks the key, none writes
@@ -632,7 +676,13 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
 
     units = job.units()
     todo = [u for u in units[rank::world] if not _image_ok(set_dir / u.relpath)]
-    err = _attempt(lambda: _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0)) if todo else None
+    threads = json.loads((set_dir / RUN_FILE).read_text()).get("cpu_threads") if str(job.device).startswith("cpu") else None
+
+    def make() -> None:
+        with _cpu_threads(threads):  # the thread count of the set's first run, so a resume matches it
+            _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0)
+
+    err = _attempt(make) if todo else None
     _sync(dist, err)
     _sync(dist, _attempt(lambda: _finish(job, units, s)) if rank == 0 else None)
     return s

@@ -3,6 +3,7 @@
 A set lives in one directory (by default ``cache_dir()/sets/<set_key>``)::
 
     job.json            the GenerationJob that made it, with its key
+    run.json            how it was run: torch/diffusers versions, CPU threads (kept on resume)
     images/<id>.png     ids are <class folder>/<stem>, e.g. cat/p0003_i007
     manifest.jsonl      one row per image (class, prompt, seed, pipeline, settings, sha256)
     tables/<name>.parquet   later additions joined on ``id`` (CLIP scores, filter decisions)
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 JOB_FILE = "job.json"
+RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
 COMPLETE_FILE = "COMPLETE"
 CARD_FILE = "dataset_card.md"

@@ -199,7 +199,7 @@ def test_write_error_mid_run_keeps_done_images_and_leaves_no_partial_files(pipe,
 
     def failing_fsync(fd):
         n["calls"] += 1
-        if n["calls"] > 3 + 1:  # job.json, then 3 images succeed
+        if n["calls"] > 2 + 3:  # job.json, run.json, then 3 images succeed
             raise OSError(code, os.strerror(code))
         real_fsync(fd)
 
@@ -321,3 +321,32 @@ def test_job_round_trips_through_its_set_job_json(pipe, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(ConfigError, match="does not match"):
         GenerationJob.from_json(tmp_path / "bad.json")
+
+
+@pytest.mark.slow  # 2 torch threads on a shared 2-core machine spin-wait: ~40 s here, ~5 s when idle
+def test_resume_with_another_thread_count_uses_the_first_runs_threads(pipe, tmp_path, monkeypatch):
+    import synthrec_core.utils as utils
+
+    kw = dict(classnames=("cat",), images_per_prompt=16, height=64, width=64, batch_size=4, steps=2)  # some differ unpinned
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        ref = shas(generate(make_job(tmp_path / "ref", **kw), pipe, progress=False))
+        real_fsync, n = os.fsync, {"calls": 0}
+
+        def failing_fsync(fd):
+            n["calls"] += 1
+            if n["calls"] > 2 + 4:  # job.json, run.json, then the first batch
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_fsync(fd)
+
+        monkeypatch.setattr(utils.os, "fsync", failing_fsync)
+        with pytest.raises(GenerationError):
+            generate(make_job(tmp_path / "s", **kw), pipe, progress=False)
+        monkeypatch.setattr(utils.os, "fsync", real_fsync)
+        assert json.loads((tmp_path / "s" / "run.json").read_text())["cpu_threads"] == 2
+        torch.set_num_threads(1)
+        assert shas(generate(make_job(tmp_path / "s", **kw), pipe, progress=False)) == ref
+        assert torch.get_num_threads() == 1  # restored after the run
+    finally:
+        torch.set_num_threads(old)
