@@ -9,7 +9,11 @@ every corpus image is drawn from one source in one style:
 - ``grayscale``: the luminance inside the mask, bright on black, with a random floor so that
   dark objects stay visible (the Fashion-MNIST look);
 
-then augmented (random horizontal flip, affine, elastic, blur) and framed like Animal-MNIST /
+Animal sources whose hole-filled mask is nearly convex (solidity > 0.95: a badge, a circle
+behind the animal, an emoji face) are dropped, and heads/faces are used only when a concept has
+fewer than three whole-animal sources. Silhouettes fill holes, so line-art becomes a shape.
+
+Images are then augmented (random horizontal flip, affine, elastic, blur) and framed like Animal-MNIST /
 Fashion-MNIST: the object's larger side fills a 28 px box (x0.8-1.0) in the 32 px frame,
 centred by bounding box. Downstream concepts get ``object_images`` images each, other concrete
 nouns ``other_object_images``. The ``source`` column says where each image's picture came from:
@@ -45,12 +49,13 @@ __all__ = ["ObjectPlan", "plan_objects", "render_objects", "rasterize", "RASTER_
 
 RASTER_SIDE = 112  # larger side of a rasterised source (4x the 28 px box)
 RASTER_VERSION = 1  # bump when rasterising or the garment templates change (re-rasterises)
-OBJECT_RENDER_VERSION = 3  # bump when drawing / augmenting / framing objects changes
+OBJECT_RENDER_VERSION = 4  # bump when drawing / augmenting / framing objects changes
 WORK_SIDE = 56  # rasters are drawn and warped at 2x the 28 px box (4x was 4 times slower, same look)
 OBJECT_BOX = 28.0  # Animal-MNIST / Fashion-MNIST: the object's larger side fills the 28 px frame
 MIN_OTHER_SOURCES = 2  # other nouns need at least this many sources
 MAX_OTHER_SOURCES = 8  # and use at most this many (keeps "star" from dominating)
 ZEBRA_SOURCE = "synthesised: striped horse"
+MAX_ANIMAL_SOLIDITY = 0.95  # animal sources more convex than this are badges / faces (see solidity)
 #: share of each style per group (renormalised over the config's object_styles)
 STYLE_WEIGHTS = {
     "animal": {"silhouette": 0.5, "outline": 0.2, "grayscale": 0.3},
@@ -181,9 +186,7 @@ def plan_objects(cfg, progress: bool = True) -> ObjectPlan:
             ms = ms[:MAX_OTHER_SOURCES]
         elif cfg.object_images == 0:
             continue
-        if cfg.max_object_sources:
-            ms = ms[: cfg.max_object_sources]
-        chosen += ms
+        chosen += ms  # the max_object_sources cap is applied after the quality filter below
         per_concept[concept] = cfg.object_images if down else cfg.other_object_images
         group[concept] = ms[0].group
     if cfg.object_images and cfg.procedural_garments:
@@ -197,6 +200,26 @@ def plan_objects(cfg, progress: bool = True) -> ObjectPlan:
             per_concept[concept] = cfg.object_images
             group[concept] = "clothing"
     kept, rasters = _raster_cache(chosen, progress)
+    # animals: drop badge-like shapes (a circle or box behind the animal, emoji faces) and use
+    # heads/faces only when a concept has fewer than 3 whole-animal sources
+    keep = np.ones(len(kept), bool)
+    for i, m in enumerate(kept):
+        if m.group == "animal" and m.downstream and solidity(rasters[i]) > MAX_ANIMAL_SOLIDITY:
+            keep[i] = False
+    for concept in ANIMAL_CONCEPTS:
+        idx = [i for i, m in enumerate(kept) if m.concept == concept and keep[i]]
+        whole = [i for i in idx if not kept[i].weak]
+        if len(whole) >= 3:
+            for i in idx:
+                keep[i] = not kept[i].weak
+    if cfg.max_object_sources:  # tests: a few sources per concept (procedural ones kept apart)
+        count: Counter = Counter()
+        for i, m in enumerate(kept):
+            if keep[i] and m.source.kind != "procedural":
+                count[m.concept] += 1
+                keep[i] = count[m.concept] <= cfg.max_object_sources
+    kept = [m for m, k in zip(kept, keep) if k]
+    rasters = rasters[keep]
     present = {m.concept for m in kept}
     per_concept = {c: n for c, n in per_concept.items() if c in present}
     if cfg.object_images and "horse" in present and "grayscale" in cfg.object_styles and "zebra" not in present:
@@ -222,7 +245,9 @@ def _draw(raster: np.ndarray, style: str, rng: np.random.Generator, zebra: bool 
     alpha = rgba[..., 3]
     lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
     if style == "silhouette":
-        return alpha
+        # line-art sources (strokes only) become filled shapes, as silhouettes are
+        filled = ndimage.binary_fill_holes(alpha > 0.5)
+        return np.maximum(alpha, filled.astype(np.float32))
     if style == "outline":
         m = alpha > 0.5
         t = rng.uniform(0.015, 0.035) * alpha.shape[0]  # line width, in pixels of this raster
@@ -236,6 +261,26 @@ def _draw(raster: np.ndarray, style: str, rng: np.random.Generator, zebra: bool 
     inside = img[alpha > 0.5]
     top = float(np.percentile(inside, 95)) if inside.size else 1.0
     return np.clip(img * (rng.uniform(0.75, 1.0) / max(top, 0.05)), 0.0, 1.0)
+
+
+def solidity(raster: np.ndarray) -> float:
+    """Area of the (hole-filled) alpha mask over the area of its convex hull.
+
+    Circles, squares and triangles (badges, backgrounds, icons) are ~1.0; whole animals with
+    legs, necks and tails ~0.5-0.9.
+    """
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull
+
+    m = ndimage.binary_fill_holes(raster[..., 3] > 127)
+    ys, xs = np.nonzero(m)
+    if len(ys) < 3:
+        return 1.0
+    try:
+        hull = ConvexHull(np.stack([xs, ys], 1).astype(float))
+    except Exception:  # degenerate (a line)
+        return 1.0
+    return float(m.sum() / max(hull.volume, 1.0))
 
 
 def _style_counts(n: int, group: str, styles: tuple[str, ...]) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 Sources: Debian ``openclipart-svg`` (public-domain SVGs in category folders, each with a title,
 keywords and author names in its RDF metadata) and ``libjs-emojify`` (emoji PNGs named by
-keyword). Each source's words (title and file name first, then folder names, then keywords)
+keyword). Each source's words (title and file name first, then folder names, then keywords --
+keywords only inside the ``animals`` folders, elsewhere they are too noisy)
 are tokenised; author names (from the metadata's creator/rights fields, also as truncated
 prefixes in file names), numbers and junk are dropped; a few Italian and French animal and
 clothing words common in the file names are translated. Then each word is looked up in WordNet:
@@ -11,7 +12,8 @@ clothing words common in the file names are translated. Then each word is looked
   Fashion-MNIST garments) when a word's synset has one of the concept's synsets in its
   hypernym closure ("puppy" -> dog, "stallion" -> horse, "ram" -> sheep, "parrot" -> bird);
   in animal contexts (the ``animals`` folders) any noun.animal sense counts, elsewhere only
-  the word's first concrete sense, so a construction "crane" is not a bird; a source matching two
+  the word's most frequent sense and only if it is concrete, so a construction "crane" and
+  Martin Luther King are not birds; a source matching two
   downstream concepts (a "cat and dog" scene) is skipped;
 - otherwise a source gets the **other concrete noun** of its first word whose first concrete
   sense is an animal, artifact, food, plant or natural object ("car", "apple", "guitar").
@@ -86,11 +88,13 @@ _PHRASES = {
     "horse racing": "horse", "sea horse": None, "seahorse": None, "horse shoe": None,
     "cat face": None, "dog face": None, "mans shoe": None, "high heel": None,
     "coat arms": None, "coat check": None, "shoe print": None, "big cats": None,
-    "giraffe cichlid": None, "jacket template": None, "cd jacket": None,
+    "giraffe cichlid": None, "jacket template": None, "cd jacket": None, "poultry leg": None,
+    "turkey platter": None, "hot dog": None, "chat icon": None,
 }
 #: words whose WordNet senses mislead here (a "mount" icon is not a horse, a "pocket" no bag)
 _NOT_DOWNSTREAM = {"mount", "pocket", "mac", "holstein", "guernsey", "blazer", "jersey", "tote",
                    "snowflake", "chestnut", "plug", "poster"}
+_NO_DOWNSTREAM_CATEGORIES = {"signs_and_symbols", "logos", "buttons", "shapes"}
 #: path parts whose files are signs, icons or patterns, not pictures of the object
 _SKIP_PARTS = {"icons", "flags", "roadsigns", "aiga", "gradients", "aiga-symbols", "map_symbols"}
 #: Italian and French words frequent in openclipart file names
@@ -111,7 +115,7 @@ _TRANSLATE = {
     "lucertolone": "lizard", "camicia": "shirt", "maglietta": "t-shirt", "scarpa": "shoe",
     "scarpe": "shoe", "stivale": "boot", "stivali": "boot", "borsa": "bag", "borsetta": "bag",
     "vestito": "dress", "gonna": "skirt", "pantaloni": "trousers", "cappello": "hat",
-    "giacca": "jacket", "cappotto": "coat", "chat": "cat", "chien": "dog", "cheval": "horse",
+    "giacca": "jacket", "cappotto": "coat", "chien": "dog", "cheval": "horse",
     "vache": "cow", "mouton": "sheep", "ours": "bear", "oiseau": "bird", "abeille": "bee",
     "coccinelle": "ladybug", "papillon": "butterfly", "libellule": "dragonfly", "hibou": "owl",
     "chouette": "owl", "poule": "hen", "canard": "duck", "poisson": "fish", "lapin": "rabbit",
@@ -258,8 +262,10 @@ def _word_concept(word: str, animal_context: bool) -> tuple[str | None, str | No
         return None, None, None
     targets = _targets()
     concrete = [s for s in synsets if s.lexname() in _CONCRETE]
+    # animal contexts: any animal sense; elsewhere only the word's most frequent sense, and only
+    # if it is concrete ("martin" is first a person, so Martin Luther King is no bird)
     candidates = [s for s in synsets if s.lexname() == "noun.animal"] if animal_context else []
-    candidates += concrete[:1]
+    candidates += synsets[:1] if synsets[0].lexname() in _CONCRETE else []
     if word in _NOT_DOWNSTREAM:
         candidates = []
     for s in candidates:
@@ -333,13 +339,16 @@ def map_sources(sources: tuple[Source, ...] | None = None) -> list[MappedSource]
         weak = any(w in _WEAK for w in stem_words) or (src.kind == "emoji" and len(stem_words) > 1)
         chosen = None
         first_other = None
-        for level, words in enumerate((src.primary, src.folder, src.keywords)):
+        levels = (src.primary, src.folder, src.keywords) if animal_ctx else (src.primary, src.folder)
+        for level, words in enumerate(levels):
             found, others, specific, blocked = _concepts_in(words, animal_ctx)
             if level == 0 and others:
                 first_other = others[0]
             if len(found) > 1:
                 chosen = "skip"
                 break
+            if len(found) == 1 and src.category in _NO_DOWNSTREAM_CATEGORIES:
+                break  # flags and signs are not pictures of an animal or a garment
             if len(found) == 1:
                 c = found.pop()
                 if level > 0 and first_other is not None and first_other[1] == "animal":
