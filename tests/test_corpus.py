@@ -197,3 +197,10 @@ def test_disjoint_from_downstream(tiny, objects):
     except Exception as err:  # a dataset package missing on this machine
         pytest.skip(f"downstream data unavailable: {err}")
     assert overlap and all(v == 0 for v in overlap.values()), overlap
+
+
+def test_other_nouns_never_reuse_digit_concepts():
+    from synthrec_core.mini.corpus_sources import map_sources
+    from synthrec_core.mini.corpus_text import DIGIT_WORDS
+
+    assert not [m.source.path for m in map_sources() if m.concept in DIGIT_WORDS]

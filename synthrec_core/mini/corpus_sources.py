@@ -145,6 +145,8 @@ _STOP = {
     "thanksgiving", "religion", "christianity", "toys", "books", "battery", "bulb",
     "part", "left", "right", "back", "two", "one", "three", "creation", "application", "stock",
     "led", "home", "top", "bottom", "front", "side", "view", "end", "type", "model",
+    # number words: the digit concepts belong to the typography part (emoji keycaps are not digits)
+    "zero", "four", "five", "six", "seven", "eight", "nine", "ten", "hundred",
 }
 _CONCRETE = {"noun.animal", "noun.artifact", "noun.food", "noun.plant", "noun.object"}
 _WEAK = ("face", "nose", "paw", "prints", "head", "eyes")  # emoji / clip-art parts of an animal
