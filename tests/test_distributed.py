@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from synthrec_core.generation import GenerationJob, generate
@@ -46,6 +47,7 @@ def test_two_ranks_match_one_rank(tmp_path):
     assert (a.root / "dataset_card.md").read_bytes() == (b.root / "dataset_card.md").read_bytes()
 
 
+@pytest.mark.slow  # a second torchrun launch (~30 s on a loaded machine)
 def test_a_failing_rank_stops_every_rank_without_hanging(tmp_path):
     from synthrec_core.generation import _claim_dir
 
