@@ -1,4 +1,7 @@
 """The offline mini world: a foundation corpus, MiniCLIP and MiniGen trained here from real assets.
 
-Submodules: ``corpus`` (the captioned "web" corpus built from Debian fonts, clip-art and emoji).
+Corpus submodules: ``corpus`` (config, build/load, hashes, transfer check — the entry point),
+``corpus_fonts`` / ``corpus_render`` / ``corpus_text`` (typography, framing, captions),
+``corpus_sources`` / ``corpus_objects`` / ``corpus_procedural`` (clip-art and garment objects),
+``corpus_transfer`` (small-CNN upper-bound check on real downstream data).
 """
