@@ -217,6 +217,15 @@ def write_dataset_card(set_dir: str | os.PathLike, job: dict[str, Any], rows: Se
     return atomic_write_text(Path(set_dir) / CARD_FILE, "\n".join(lines))
 
 
+def _plain(v: Any) -> Any:
+    """A JSON-safe Python value (numpy scalars unwrapped, NaN -> None)."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
 def _selected(s: SyntheticSet, decisions: pd.DataFrame | str | None) -> pd.DataFrame:
     m = s.require_complete().manifest()
     if decisions is None:
@@ -283,7 +292,7 @@ def export_webdataset(
                         "__key__": r["id"],
                         "png": (s.root / r["path"]).read_bytes(),
                         "cls": str(int(r["class_index"])),
-                        "json": {k: (v if not hasattr(v, "item") else v.item()) for k, v in r.items()},
+                        "json": {k: _plain(v) for k, v in r.items()},
                     }
                 )
         os.replace(tmp, path)

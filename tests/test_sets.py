@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +82,8 @@ def test_export_webdataset_round_trips(synth, tmp_path):
         import hashlib
 
         assert hashlib.sha256(s["png"]).hexdigest() == row["sha256"] == file_sha256(synth.root / row["path"])
+        meta = json.loads(s["json"])  # strict JSON: no NaN
+        assert meta["negative_prompt"] is None and meta["id"] == s["__key__"]
 
 
 def test_one_call_filters_on_a_set_save_keyed_tables(synth, tmp_path):
