@@ -696,7 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--output-dir", default=None)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (a resumed set keeps its first run's count)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     import torch
