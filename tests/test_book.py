@@ -51,7 +51,7 @@ def book_html():
 def test_book_pages_render_in_chromium(book_html):
     dom = chromium("--dump-dom", f"file://{book_html / 'index.html'}")
     assert "synthrec" in dom
-    for title in ("Profiles and parameters", "The downstream datasets", "Reproducing and extending"):
+    for title in ("Profiles and parameters", "The downstream datasets", "The mini world", "Reproducing and extending"):
         assert title in dom, f"chapter {title!r} missing from the navigation"
     assert "mjx-container" in dom, "MathJax did not typeset the math (is sphinx-mathjax-offline active?)"
     text = re.sub(r"<[^>]+>", " ", dom)

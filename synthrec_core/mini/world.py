@@ -1,0 +1,192 @@
+"""The mini world in one place for the foundation notebook: get the models, figure them.
+
+:func:`foundation_models` either retrains tiny MiniCLIP/MiniGen from a corpus preset (the
+notebook's CI defaults) or loads the shipped weights (the ``mini`` profile). The figure helpers
+draw the corpus, training curves, MiniGen samples and the gate results from saved data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import check_choice
+from ..report import stamp
+
+__all__ = [
+    "foundation_models",
+    "training_curves",
+    "concept_counts",
+    "plot_corpus_styles",
+    "plot_concept_counts",
+    "plot_training_curves",
+    "plot_samples",
+    "plot_zero_shot",
+    "gate_table",
+]
+
+#: issue 3's gate thresholds
+GATE1_MIN = {"mnist": 0.8, "digits": 0.8, "animal_mnist": 0.5, "fashion_mnist": 0.5}
+GATE2_MIN = {"mnist": 0.5, "digits": 0.5, "animal_mnist": 0.35, "fashion_mnist": 0.35}
+
+
+def _shipped_arch() -> str:
+    from ..models import MINI_WEIGHTS
+
+    f = MINI_WEIGHTS / "miniclip" / "arch.txt"
+    return f.read_text().strip() if f.exists() else "MiniCLIP-CNN"
+
+
+def foundation_models(source: str, corpus: str = "tiny", miniclip_preset: str = "tiny",
+                      minigen_preset: str = "tiny") -> dict[str, Any]:
+    """``{"clip": (model, preprocess, tokenizer), "gen": pipeline, "runs": {name: folder}}``.
+
+    ``source="train"`` trains (or resumes, cached by config) the named presets on ``corpus``;
+    ``source="shipped"`` loads the weights shipped in ``synthrec_core/mini/weights``.
+    """
+    check_choice("models", source, ("train", "shipped"))
+    if source == "shipped":
+        from ..models import MINI_WEIGHTS, load_clip, load_generator
+
+        runs = {p.parent.name: p.parent for p in sorted(MINI_WEIGHTS.glob("*/loss*.csv"))}
+        return {"clip": load_clip(_shipped_arch(), "mini"), "gen": load_generator("minigen"), "runs": runs}
+    from .train import MINICLIP_PRESETS, MINIGEN_PRESETS, load_miniclip_run, minigen_from_checkpoint, train_miniclip, train_minigen
+
+    check_choice("miniclip_preset", miniclip_preset, MINICLIP_PRESETS)
+    check_choice("minigen_preset", minigen_preset, MINIGEN_PRESETS)
+    clip_run = train_miniclip(MINICLIP_PRESETS[miniclip_preset].replace(corpus=corpus))
+    gen_run = train_minigen(MINIGEN_PRESETS[minigen_preset].replace(corpus=corpus))
+    return {"clip": load_miniclip_run(clip_run), "gen": minigen_from_checkpoint(gen_run),
+            "runs": {"miniclip": Path(clip_run), "minigen": Path(gen_run)}}
+
+
+def training_curves(runs: dict[str, Path]) -> pd.DataFrame:
+    """Loss per step of each run folder (``loss.csv`` or ``loss*.csv``), long format."""
+    frames = []
+    for name, folder in runs.items():
+        for f in sorted(Path(folder).glob("loss*.csv")):
+            df = pd.read_csv(f)
+            df.insert(0, "model", name if f.stem == "loss" else f"{name} ({f.stem})")
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "step", "loss"])
+
+
+def concept_counts(corpus: Any, concepts: Sequence[str]) -> pd.DataFrame:
+    """Corpus images per (concept, style) for the given concepts (0 where none)."""
+    df = pd.DataFrame({"concept": corpus.concept, "style": corpus.style})
+    df = df[df.concept.isin(list(concepts))]
+    table = df.value_counts().unstack(fill_value=0).reindex(list(concepts), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def plot_corpus_styles(corpus: Any, per_style: int = 12, seed: int = 0, profile: str = "mini"):
+    """One row of random corpus images per style, with one caption each."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    styles = [s for s in ("handwritten", "typed", "silhouette", "outline", "grayscale") if (corpus.style == s).any()]
+    fig, axes = plt.subplots(len(styles), per_style, figsize=(per_style * 0.75, len(styles) * 0.95 + 0.4), squeeze=False)
+    for r, s in enumerate(styles):
+        idx = rng.choice(np.flatnonzero(corpus.style == s), size=min(per_style, int((corpus.style == s).sum())), replace=False)
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([]), ax.set_yticks([])
+            if c < len(idx):
+                ax.imshow(corpus.images[idx[c]], cmap="gray", vmin=0, vmax=255)
+                ax.set_title(str(corpus.concept[idx[c]])[:10], fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(s, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("foundation corpus: random images per style (title = concept)", fontsize=11)
+    stamp(fig, profile)
+    return fig
+
+
+def plot_concept_counts(counts: pd.DataFrame, profile: str = "mini"):
+    """Stacked bars: corpus images per downstream concept, by style."""
+    import matplotlib.pyplot as plt
+
+    styles = [c for c in counts.columns if c != "total"]
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(counts) + 1))
+    counts[styles].plot.barh(stacked=True, ax=ax, width=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("corpus images")
+    ax.set_ylabel("")
+    ax.set_title("corpus images per downstream concept")
+    stamp(fig, profile)
+    return fig
+
+
+def plot_training_curves(curves: pd.DataFrame, profile: str = "mini"):
+    """Loss against step, one panel per run (smoothed over 25 steps)."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(curves["model"])) or ["(no training log)"]
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3), squeeze=False)
+    for ax, m in zip(axes[0], models):
+        d = curves[curves["model"] == m]
+        if len(d):
+            ax.plot(d["step"], d["loss"], alpha=0.3, lw=0.8)
+            ax.plot(d["step"], d["loss"].rolling(25, min_periods=1).mean(), lw=1.5)
+        ax.set_title(m, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+    stamp(fig, profile)
+    return fig
+
+
+def plot_samples(samples: np.ndarray, classnames: Sequence[str], title: str, profile: str = "mini", per_class: int = 10):
+    """MiniGen samples ``uint8 [C, n, 32, 32]`` as one grid, one row per class."""
+    import matplotlib.pyplot as plt
+
+    c, n = samples.shape[:2]
+    n = min(n, per_class)
+    grid = np.zeros((c * 34 - 2, n * 34 - 2), np.uint8)
+    for i in range(c):
+        for j in range(n):
+            grid[i * 34: i * 34 + 32, j * 34: j * 34 + 32] = samples[i, j]
+    fig, ax = plt.subplots(figsize=(n * 0.55 + 1.8, c * 0.55 + 0.7))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([i * 34 + 16 for i in range(c)], labels=list(classnames), fontsize=9)
+    ax.set_xticks([])
+    ax.grid(False)
+    ax.set_title(title, fontsize=10)
+    stamp(fig, profile)
+    return fig
+
+
+def plot_zero_shot(results: dict[str, Any], profile: str = "mini"):
+    """MiniCLIP zero-shot per dataset beside chance and the 16-shot linear probe."""
+    import matplotlib.pyplot as plt
+
+    names = list(results["miniclip_zero_shot"])
+    df = pd.DataFrame({
+        "chance": [results["chance"][n] for n in names],
+        "zero-shot (val-chosen prompt)": [results["miniclip_zero_shot"][n] for n in names],
+        "16-shot linear probe": [results["linear_probe_16shot"][n] for n in names],
+    }, index=names) * 100
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    df.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("MiniCLIP on downstream data it never saw")
+    stamp(fig, profile)
+    return fig
+
+
+def gate_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Each gate per dataset: the measured value, the threshold and whether it holds."""
+    rows = []
+    for n, share in results.get("minigen_class_accuracy", {}).items():
+        rows.append({"gate": "1 MiniGen follows prompts", "dataset": n, "measured": share, "threshold": f">= {GATE1_MIN[n]:.2f}",
+                     "holds": share >= GATE1_MIN[n]})
+    for n, zs in results.get("miniclip_zero_shot", {}).items():
+        probe = results["linear_probe_16shot"][n]
+        rows.append({"gate": "2 MiniCLIP zero-shot", "dataset": n, "measured": zs,
+                     "threshold": f">= {GATE2_MIN[n]:.2f} and < probe {probe:.3f}", "holds": GATE2_MIN[n] <= zs < probe})
+    for n, g in results.get("synthetic_gain", {}).items():
+        rows.append({"gate": "3 synthetic data helps", "dataset": n, "measured": g["mean"],
+                     "threshold": f"> std {g['std']:.3f} over {len(g['seeds'])} seeds", "holds": g["mean"] > max(g["std"], 0.0)})
+    return pd.DataFrame(rows)
