@@ -42,7 +42,7 @@ def _shipped_arch() -> str:
 
 def foundation_models(source: str, corpus: str = "tiny", miniclip_preset: str = "tiny",
                       minigen_preset: str = "tiny") -> dict[str, Any]:
-    """``{"clip": (model, preprocess, tokenizer), "gen": pipeline, "runs": {name: folder}}``.
+    """``{"clip": (model, preprocess, tokenizer), "gen": pipeline, "runs": {name: folder}, "gen_id", "clip_id"}``.
 
     ``source="train"`` trains (or resumes, cached by config) the named presets on ``corpus``;
     ``source="shipped"`` loads the weights shipped in ``synthrec_core/mini/weights``.
@@ -52,7 +52,8 @@ def foundation_models(source: str, corpus: str = "tiny", miniclip_preset: str = 
         from ..models import MINI_WEIGHTS, load_clip, load_generator
 
         runs = {p.parent.name: p.parent for p in sorted(MINI_WEIGHTS.glob("*/loss*.csv"))}
-        return {"clip": load_clip(_shipped_arch(), "mini"), "gen": load_generator("minigen"), "runs": runs}
+        return {"clip": load_clip(_shipped_arch(), "mini"), "gen": load_generator("minigen"), "runs": runs,
+                "gen_id": "minigen", "clip_id": f"{_shipped_arch()}/mini"}
     from .train import MINICLIP_PRESETS, MINIGEN_PRESETS, load_miniclip_run, minigen_from_checkpoint, train_miniclip, train_minigen
 
     check_choice("miniclip_preset", miniclip_preset, MINICLIP_PRESETS)
@@ -60,7 +61,8 @@ def foundation_models(source: str, corpus: str = "tiny", miniclip_preset: str = 
     clip_run = train_miniclip(MINICLIP_PRESETS[miniclip_preset].replace(corpus=corpus))
     gen_run = train_minigen(MINIGEN_PRESETS[minigen_preset].replace(corpus=corpus))
     return {"clip": load_miniclip_run(clip_run), "gen": minigen_from_checkpoint(gen_run),
-            "runs": {"miniclip": Path(clip_run), "minigen": Path(gen_run)}}
+            "runs": {"miniclip": Path(clip_run), "minigen": Path(gen_run)},
+            "gen_id": f"minigen-run/{Path(gen_run).name}", "clip_id": f"miniclip-run/{Path(clip_run).name}"}
 
 
 def training_curves(runs: dict[str, Path]) -> pd.DataFrame:
