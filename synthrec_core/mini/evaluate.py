@@ -208,44 +208,74 @@ def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
             "different_seed_same_prompt": float(np.mean(same_prompt))}
 
 
+def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int):
+    """A small CNN (:func:`synthrec_core.mini.corpus_transfer.small_cnn`) trained on at most
+    ``max_per_class`` corpus images of each class concept; returns a predict function."""
+    from .corpus_transfer import _to_tensor, small_cnn
+
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
+    y = torch.as_tensor(np.array([classes.index(c) for c in corpus.concept[idx]]))
+    x = _to_tensor(corpus.images[idx])
+    torch.manual_seed(seed)
+    model = small_cnn(len(classes))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * ((len(x) + 127) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 128):
+            b = perm[i : i + 128]
+            loss = F.cross_entropy(model(x[b]), y[b], label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+
+    @torch.no_grad()
+    def predict(images: np.ndarray) -> np.ndarray:
+        xt = _to_tensor(images)
+        return torch.cat([model(xt[i : i + 512]).argmax(1) for i in range(0, len(xt), 512)]).numpy()
+
+    return predict
+
+
 def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_per_class: int = 24, steps: int = 20,
-                 guidance_scale: float = 3.0, seed: int = 0, judge_epochs: int = 4, progress: bool = True) -> dict[str, Any]:
+                 guidance_scale: float = 3.0, seed: int = 0, judge_epochs: int = 4, judge_max_per_class: int = 400,
+                 progress: bool = True) -> dict[str, Any]:
     """Gate 1: share of MiniGen samples that a corpus-trained CNN assigns to the prompted class.
 
-    The judge (a small CNN, :func:`synthrec_core.mini.corpus_transfer.transfer_check`) is trained
-    on corpus images of the dataset's class concepts only; its accuracy on the real test split is
-    reported beside it, for reference.
+    The judge (a small CNN) is trained on corpus images of the dataset's class concepts only
+    (at most ``judge_max_per_class`` each); its accuracy on the real test split is reported
+    beside it, for reference. Datasets with the same classes (MNIST, digits) share judge and samples.
     """
-    from .corpus_transfer import transfer_check
-
     out: dict[str, Any] = {"minigen_class_accuracy": {}, "minigen_detail": {}}
-    judged_label_sets: dict[tuple, dict] = {}
+    judges: dict[tuple, Callable] = {}
     for name in datasets:
         splits = _splits(name)
         classes = list(splits.train.classnames)
-        mask = np.isin(corpus.concept, classes)
         counts = {c: int((corpus.concept == c).sum()) for c in classes}
         if any(v == 0 for v in counts.values()):
             out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
             continue
         prompts = class_prompts(name, classes, GEN_PROMPTS[_DOMAIN[name]])
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
-        gen_x = samples.reshape(-1, 32, 32)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
-        labels = np.array([classes.index(c) for c in corpus.concept[mask]])
-        res = transfer_check(corpus.images[mask], labels,
-                             {"generated": (gen_x, gen_y), "real_test": (splits.test.images, splits.test.labels)},
-                             epochs=judge_epochs, seed=seed, progress=False, return_predictions=True)
-        pred = res["generated_pred"]
-        out["minigen_class_accuracy"][name] = res["generated"]
+        if tuple(classes) not in judges:
+            judges[tuple(classes)] = _train_judge(corpus, classes, judge_max_per_class, judge_epochs, seed)
+        judge = judges[tuple(classes)]
+        pred = judge(samples.reshape(-1, 32, 32))
+        out["minigen_class_accuracy"][name] = float((pred == gen_y).mean())
         out["minigen_detail"][name] = {
             "per_class": {c: float((pred[gen_y == k] == k).mean()) for k, c in enumerate(classes)},
-            "judge_real_test_accuracy": res["real_test"],
+            "judge_real_test_accuracy": float((judge(splits.test.images) == splits.test.labels).mean()),
             "prompts": prompts,
             "corpus_counts": counts,
             **_pairwise_distances(samples),
         }
-        judged_label_sets[tuple(classes)] = res
     return out
 
 

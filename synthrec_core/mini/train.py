@@ -53,6 +53,7 @@ __all__ = [
     "load_miniclip_run",
     "minigen_from_checkpoint",
     "write_model_card",
+    "slim_checkpoint",
 ]
 
 
@@ -345,9 +346,10 @@ def train_miniclip(cfg: MiniCLIPConfig = MiniCLIPConfig()) -> Path:
         return folder
     seed_everything(cfg.seed)
     corpus = _load_corpus(cfg.corpus)
-    from .miniclip import CONTEXT_LENGTH, miniclip_image_tensor
+    from .miniclip import miniclip_image_tensor
 
-    emb = caption_embeddings(corpus.captions, CONTEXT_LENGTH, tokens=False, progress=cfg.progress)
+    # the same cached MiniLM run as MiniGen's (24 tokens; corpus captions are shorter than that)
+    emb = caption_embeddings(corpus.captions, MiniGenConfig.max_length, tokens=True, progress=cfg.progress)
     text_pooled = torch.from_numpy(emb["pooled"]).float()
     cap_idx = torch.from_numpy(emb["inverse"])
     concept_ids = torch.from_numpy(np.unique(corpus.concept.astype(str), return_inverse=True)[1])
@@ -520,8 +522,8 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
     np_rng = np.random.default_rng(cfg.seed)
     start, elapsed = 0, 0.0
     if init is not None:
-        unet.load_state_dict(init["unet"])
-        ema = {k: v.clone() for k, v in init["ema"].items()}
+        unet.load_state_dict({k: v.float() for k, v in init["unet"].items()})
+        ema = {k: v.float().clone() for k, v in init["ema"].items()}
     if state is not None:
         unet.load_state_dict(state["unet"])
         ema = state["ema"]
@@ -596,7 +598,7 @@ def minigen_from_checkpoint(path: str | Path, use_ema: bool = True, scheduler: A
         path = path / "checkpoint.pt"
     state = torch.load(path, map_location="cpu", weights_only=False)
     unet = UNet2DConditionModel.from_config(state["unet_config"])
-    unet.load_state_dict(state["ema"] if use_ema else state["unet"])
+    unet.load_state_dict({k: v.float() for k, v in (state["ema"] if use_ema else state["unet"]).items()})
     _fold_text_norm(unet, state["norm"])
     tok, bert = load_minilm()
     pipe = MiniGenPipeline(unet=unet.eval(), scheduler=scheduler or make_scheduler(), text_encoder=bert,
@@ -659,3 +661,14 @@ def write_model_card(out_dir: str | Path, title: str, run_folders: list[str | Pa
 
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """A small copy of a MiniGen ``checkpoint.pt`` to ship for later fine-tuning (``init_from``):
+    UNet and EMA weights in fp16, text standardisation, configs and step; no optimizer state."""
+    state = torch.load(src, map_location="cpu", weights_only=False)
+    half = {k: {n: v.half() if v.is_floating_point() else v for n, v in state[k].items()} for k in ("unet", "ema")}
+    slim = {**half, "norm": state["norm"], "config": state["config"], "unet_config": state["unet_config"],
+            "step": state["step"], "seconds": state["seconds"]}
+    _save_checkpoint(Path(dst), slim)
+    return Path(dst)
