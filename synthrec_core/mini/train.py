@@ -637,8 +637,8 @@ def write_model_card(out_dir: str | Path, title: str, run_folders: list[str | Pa
     if corpus is not None:
         stats = corpus.stats or {}
         lines += [f"- corpus file: `{Path(str(corpus.path)).parent.name}/corpus.npz` ({len(corpus)} images)",
-                  f"- per group: {dict(sorted({g: int((corpus.group == g).sum()) for g in np.unique(corpus.group)}.items()))}",
-                  f"- per style: {dict(sorted({s: int((corpus.style == s).sum()) for s in np.unique(corpus.style)}.items()))}"]
+                  f"- per group: {dict(sorted({str(g): int((corpus.group == g).sum()) for g in np.unique(corpus.group)}.items()))}",
+                  f"- per style: {dict(sorted({str(s): int((corpus.style == s).sum()) for s in np.unique(corpus.style)}.items()))}"]
         if stats.get("key"):
             lines.append(f"- corpus key: `{stats['key']}`")
     lines += ["", "## Recipe (training stages, in order)", ""]
