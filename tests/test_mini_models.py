@@ -128,3 +128,15 @@ def test_config_key_ignores_threads_and_paths():
     a = MiniGenConfig()
     assert a.cache_key() == a.replace(threads=2, out_dir="/x", progress=False).cache_key()
     assert a.cache_key() != a.replace(seed=1).cache_key()
+
+
+def test_gate_helpers():
+    from synthrec_core.mini.evaluate import _pairwise_distances, class_prompts
+
+    assert class_prompts("mnist", ["zero", "one"], "a handwritten digit {digit}") == [
+        "a handwritten digit 0", "a handwritten digit 1"]
+    assert class_prompts("fashion_mnist", ["ankle_boot"], "a {name}") == ["a ankle boot"]
+    x = np.zeros((2, 3, 4, 4), np.uint8)
+    x[1] = 255  # prompt 1 all white: prompts differ by 255, seeds do not differ
+    d = _pairwise_distances(x)
+    assert d["same_seed_different_prompt"] == 255.0 and d["different_seed_same_prompt"] == 0.0
