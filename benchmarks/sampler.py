@@ -77,11 +77,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_sampler_"))
     size = 32
     rows = {}
-    for sched, steps in (("ddim", 50), ("dpm++", 15)):
+    import diffusers
+
+    own = pipe.scheduler
+    for sched, steps in (("ddim", 50), ("dpm++", 15), ("ddim-noclip", 50)):
+        if sched == "ddim-noclip":  # DDIM without x0 clipping, set on the pipeline (job.scheduler=None)
+            pipe.scheduler = diffusers.DDIMScheduler.from_config(own.config, clip_sample=False)
         job = GenerationJob(classnames=DIGITS, pipeline_id=gen_id, template=a.template, images_per_prompt=a.per_class,
-                            scheduler=sched, steps=steps, height=size, width=size, batch_size=a.batch_size,
-                            output_dir=str(work / sched))
+                            scheduler=None if sched == "ddim-noclip" else sched, steps=steps, height=size, width=size,
+                            batch_size=a.batch_size, output_dir=str(work / sched))
         t, s = _common.timed(lambda: generate(job, pipe, progress=False))
+        pipe.scheduler = own
         feats = encode_images(enc, s, cache=False, progress=False)
         d = clip_filter(feats, s.labels(), text, logit_scale=float(model.logit_scale.detach().exp()))
         rows[f"{sched}@{steps}"] = {"images_per_s": round(len(job) / t, 3), "cf_pass_rate": round(float(d["passed"].mean()), 3),
@@ -96,6 +102,8 @@ def main() -> None:
             "generator": gen_id, "clip": clip_id, "fallback": fallback, "classes": "MNIST digits",
             "template": a.template, "images_per_class": a.per_class, "size": size, "batch_size": a.batch_size,
             **rows, "threads": 1,
+            "note": "ddim@50 uses the pipeline's scheduler config via models.make_scheduler; ddim-noclip@50 is the same "
+                    "with clip_sample=False (MiniGen's config has clip_sample=True, which ruins DDIM samples)",
         },
     )
 
