@@ -232,6 +232,18 @@ def run_dir(cfg: _TrainBase, model: str) -> Path:
     return cache_dir() / "mini" / "runs" / f"{model}-{cfg.cache_key()}"
 
 
+def _open_run(cfg: _TrainBase, model: str) -> tuple[Path, bool]:
+    """Set threads, create the run folder, record the config and seed; ``done`` if it finished before."""
+    torch.set_num_threads(cfg.threads)
+    folder = run_dir(cfg, model)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "config.json", cfg.to_dict())
+    done = (folder / "done.json").exists()
+    if not done:
+        seed_everything(cfg.seed)
+    return folder, done
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -338,13 +350,9 @@ def train_miniclip(cfg: MiniCLIPConfig = MiniCLIPConfig()) -> Path:
     temperature; with ``targets="concept"`` every same-concept pair in the batch is a positive
     (duplicated captions are not false negatives).
     """
-    torch.set_num_threads(cfg.threads)
-    folder = run_dir(cfg, "miniclip")
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "config.json", cfg.to_dict())
-    if (folder / "done.json").exists():
+    folder, done = _open_run(cfg, "miniclip")
+    if done:
         return folder
-    seed_everything(cfg.seed)
     corpus = _load_corpus(cfg.corpus)
     from .miniclip import miniclip_image_tensor
 
@@ -492,13 +500,9 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
     """
     from .minigen import make_scheduler, make_unet, to_model_space
 
-    torch.set_num_threads(cfg.threads)
-    folder = run_dir(cfg, "minigen")
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "config.json", cfg.to_dict())
-    if (folder / "done.json").exists():
+    folder, done = _open_run(cfg, "minigen")
+    if done:
         return folder
-    seed_everything(cfg.seed)
     corpus = _load_corpus(cfg.corpus)
     emb = caption_embeddings(corpus.captions, cfg.max_length, tokens=True, progress=cfg.progress)
     state = _load_init(cfg, folder)
