@@ -168,9 +168,10 @@ def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequenc
 
 # ------------------------------------------------------------------------------ MiniGen samples
 def _pipe_key(pipe: Any) -> str:
-    sd = pipe.unet.state_dict()
-    h = stable_hash([float(v.float().sum()) for v in sd.values()] + [float(v.float().abs().sum()) for v in sd.values()])
-    return stable_hash({"unet": h, "scheduler": dict(pipe.scheduler.config), "max_length": pipe.config.max_length})
+    from ..features import weights_hash  # the engine's content hash of a model's tensors
+
+    return stable_hash({"unet": weights_hash(pipe.unet), "scheduler": dict(pipe.scheduler.config),
+                        "max_length": pipe.config.max_length})
 
 
 def generate_class_images(pipe: Any, prompts: Sequence[str], n_per_class: int, seed: int = 0, steps: int = 20,
