@@ -140,3 +140,40 @@ def test_gate_helpers():
     x[1] = 255  # prompt 1 all white: prompts differ by 255, seeds do not differ
     d = _pairwise_distances(x)
     assert d["same_seed_different_prompt"] == 255.0 and d["different_seed_same_prompt"] == 0.0
+
+
+def test_alt_text_captions_never_name_the_concept_and_are_seeded():
+    from types import SimpleNamespace
+
+    from synthrec_core.mini.train import alt_text_captions
+
+    n = 2000
+    corpus = SimpleNamespace(captions=np.array(["a white silhouette of a dog"] * n), group=np.array(["animal"] * n),
+                             style=np.array(["silhouette"] * n), concept=np.array(["dog"] * n))
+    out = alt_text_captions(corpus, 0.3, seed=0)
+    changed = out != corpus.captions
+    assert 0.25 < changed.mean() < 0.35
+    assert not any("dog" in c for c in out[changed])
+    assert (out == alt_text_captions(corpus, 0.3, seed=0)).all()
+    assert (out != alt_text_captions(corpus, 0.3, seed=1)).any()
+
+
+def test_alt_text_noise_needs_caption_targets():
+    from synthrec_core.mini.train import MiniCLIPConfig
+
+    with pytest.raises(ConfigError, match="alt_text_noise"):
+        MiniCLIPConfig(alt_text_noise=0.5)
+    assert MiniCLIPConfig(alt_text_noise=0.5, targets="caption").cache_key() != MiniCLIPConfig(targets="caption").cache_key()
+
+
+def test_gate_summary_applies_the_three_dataset_rule():
+    import pandas as pd
+
+    from synthrec_core.mini.world import gate_summary
+
+    rows = [{"gate": "3 synthetic data helps", "dataset": d, "measured": m, "threshold": "> std", "holds": m > 0.001}
+            for d, m in (("a", 0.01), ("b", 0.02), ("c", -0.01), ("d", 0.0))]
+    text = gate_summary(pd.DataFrame(rows), "mini")
+    assert "fails (needs 3 datasets, has 2)" in text and "**mini**" in text
+    rows[2]["measured"], rows[2]["holds"] = 0.03, True
+    assert "holds (needs 3 datasets, has 3)" in gate_summary(pd.DataFrame(rows), "mini")

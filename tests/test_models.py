@@ -179,3 +179,19 @@ def test_shipped_miniclip_loads():
 def test_shipped_weights_are_small():
     total = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file()) if SHIPPED.exists() else 0
     assert total < 30e6
+
+
+def test_minigen_progress_argument_overrides_config_for_one_call(pipe):
+    pipe.set_progress_bar_config(disable=True)
+    pipe("a bar", num_inference_steps=2, generator=_seeds(0), output_type="np", progress=True)
+    assert pipe._progress_bar_config == {"disable": True}
+    pipe.set_progress_bar_config(disable=False, leave=False)
+    pipe("a bar", num_inference_steps=2, generator=_seeds(0), output_type="np", progress=False)
+    assert pipe._progress_bar_config == {"disable": False, "leave": False}
+    pipe.set_progress_bar_config(disable=True)
+
+
+def test_shipped_minigen_scheduler_does_not_clip():
+    from synthrec_core.models import load_generator
+
+    assert load_generator("minigen").scheduler.config.clip_sample is False

@@ -7,8 +7,9 @@ tuning MiniCLIP's zero-shot head on MiniGen images help? Functions return plain 
 - :func:`minigen_gate`: MiniGen samples per class prompt, judged by an independent classifier
   trained on the *corpus* images of those concepts (gate 1), plus same-seed/different-prompt and
   different-seed/same-prompt pixel distances;
-- :func:`synthetic_gain`: the zero-shot head (initialised from the text weights) tuned on
-  MiniGen images, selected on validation, minus zero-shot, per seed (gate 3);
+- :func:`synthetic_gain`: the zero-shot head tuned on MiniGen images with the paper's CT recipe
+  (:mod:`synthrec_core.classifier`), selected on validation, minus zero-shot, per seed (gate 3),
+  beside the same tuning on corpus images (the ceiling a perfect generator could reach);
 - :func:`run_gates`: everything in the results-contract layout of issue 3.
 
 Generated sets are cached by content (model file hash, prompts, seeds, steps, guidance) in
@@ -32,11 +33,11 @@ __all__ = [
     "DATASETS",
     "TEMPLATES",
     "GEN_PROMPTS",
+    "GEN_STYLES",
     "class_prompts",
     "image_features",
     "text_classifier",
     "zero_shot",
-    "linear_probe",
     "miniclip_gate",
     "generate_class_images",
     "minigen_gate",
@@ -69,11 +70,18 @@ TEMPLATES: dict[str, list[str]] = {
         "a {name}",
     ],
 }
-#: the prompt MiniGen gets per class (corpus caption style) in gates 1 and 3
+#: the prompt MiniGen gets per class in gates 1 and 3: the corpus caption style closest to each
+#: downstream set (MNIST/digits: handwriting; Animal-MNIST: white silhouettes; Fashion-MNIST:
+#: grayscale product photos), the way the paper's prompts name the target domain
 GEN_PROMPTS: dict[str, str] = {
-    "digit": "a handwritten digit {digit}",
-    "object": "a white silhouette of a {name} on a black background",
+    "mnist": "a handwritten digit {digit}",
+    "digits": "a handwritten digit {digit}",
+    "animal_mnist": "a white silhouette of a {name} on a black background",
+    "fashion_mnist": "a grayscale picture of a {name}",
 }
+#: the corpus style each of those prompts names (the gate-3 ceiling tunes on corpus images of it)
+GEN_STYLES: dict[str, str] = {"mnist": "handwritten", "digits": "handwritten", "animal_mnist": "silhouette",
+                              "fashion_mnist": "grayscale"}
 
 
 def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> list[str]:
@@ -129,23 +137,10 @@ def zero_shot(model: torch.nn.Module, tokenizer: Callable, dataset: str, splits:
             "test_by_template": {t: _acc(feats["test"], w, splits.test.labels) for t, w in cands.items()}}
 
 
-def linear_probe(train_x: torch.Tensor, train_y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
-                 test_x: torch.Tensor, test_y: np.ndarray, Cs: Sequence[float] = (0.1, 1, 10, 100)) -> dict[str, float]:
-    """Logistic regression on features, C chosen on validation."""
-    from sklearn.linear_model import LogisticRegression
-
-    best = None
-    for c in Cs:
-        clf = LogisticRegression(C=c, max_iter=2000).fit(train_x.numpy(), train_y)
-        v = clf.score(val_x.numpy(), val_y)
-        if best is None or v > best[0]:
-            best = (v, c, clf)
-    return {"test": float(best[2].score(test_x.numpy(), test_y)), "val": float(best[0]), "C": best[1]}
-
-
 def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequence[str] = DATASETS,
                   shots: int = 16, seeds: Sequence[int] = (0, 1, 2), progress: bool = True) -> dict[str, Any]:
     """Gate 2: zero-shot (template chosen on val) and a ``shots``-shot linear probe per dataset."""
+    from ..classifier import accuracy, linear_probe
     from ..data import kshot_indices
 
     out: dict[str, Any] = {"miniclip_zero_shot": {}, "linear_probe_16shot": {}, "zero_shot_detail": {}, "chance": {}}
@@ -156,8 +151,8 @@ def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequenc
         probes = []
         for seed in seeds:
             idx = kshot_indices(splits.train.labels, shots, seed)
-            probes.append(linear_probe(feats["train"][idx], splits.train.labels[idx], feats["val"], splits.val.labels,
-                                       feats["test"], splits.test.labels)["test"])
+            probe, _ = linear_probe(feats["train"][idx], splits.train.labels[idx], (feats["val"], splits.val.labels))
+            probes.append(accuracy(probe, feats["test"], splits.test.labels))
         out["miniclip_zero_shot"][name] = zs["test"]
         out["linear_probe_16shot"][name] = float(np.mean(probes))
         out["zero_shot_detail"][name] = {k: zs[k] for k in ("template", "val", "val_by_template", "test_by_template")}
@@ -262,7 +257,7 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
         if any(v == 0 for v in counts.values()):
             out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
             continue
-        prompts = class_prompts(name, classes, GEN_PROMPTS[_DOMAIN[name]])
+        prompts = class_prompts(name, classes, GEN_PROMPTS[name])
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
         if tuple(classes) not in judges:
@@ -281,60 +276,70 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
 
 
 # ------------------------------------------------------------------------------ gate 3
-def _tune_head(w0: torch.Tensor, scale: float, x: torch.Tensor, y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
-               epochs: int = 30, lr: float = 1e-3, wd: float = 1e-4, seed: int = 0) -> tuple[torch.Tensor, int]:
-    """Fine-tune the zero-shot head on (x, y); returns the weights of the best val epoch (0 = zero-shot)."""
-    torch.manual_seed(seed)
-    w = torch.nn.Parameter(w0.clone())
-    opt = torch.optim.AdamW([w], lr=lr, weight_decay=wd)
-    yt = torch.as_tensor(y)
-    best = (_acc(val_x, w0, val_y), 0, w0.clone())
-    g = torch.Generator().manual_seed(seed)
-    for ep in range(1, epochs + 1):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 64):
-            idx = perm[i : i + 64]
-            loss = F.cross_entropy(scale * x[idx] @ F.normalize(w, dim=-1).T, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        wn = F.normalize(w.detach(), dim=-1)
-        v = _acc(val_x, wn, val_y)
-        if v > best[0]:
-            best = (v, ep, wn.clone())
-    return best[2], best[1]
+def _ceiling_images(corpus: Any, classes: Sequence[str], style: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` corpus images per class in ``style`` (any style for a concept the style lacks)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in classes:
+        pool = np.flatnonzero((corpus.concept == c) & (corpus.style == style))
+        pool = pool if len(pool) else np.flatnonzero(corpus.concept == c)
+        parts.append(rng.permutation(pool)[:n])
+    idx = np.concatenate(parts)
+    return corpus.images[idx], np.array([list(classes).index(c) for c in corpus.concept[idx]])
 
 
 def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datasets: Sequence[str] = DATASETS,
                    seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
-                   epochs: int = 30, lr: float = 1e-3, progress: bool = True) -> dict[str, Any]:
+                   head_cfg: Any = None, corpus: Any = None, progress: bool = True) -> dict[str, Any]:
     """Gate 3: test accuracy of the zero-shot head tuned on MiniGen images minus zero-shot, per seed.
 
-    Each seed generates its own ``n_per_class`` images per class and tunes its own head; the
-    epoch (including 0 = no change) is selected on the real validation split.
+    Classifier tuning is the paper's (:func:`synthrec_core.classifier.tune_head`, default
+    :class:`~synthrec_core.classifier.HeadConfig`: SCE, AdamW, cosine), its epoch selected on
+    the real validation split. Each seed generates its own ``n_per_class`` images per class.
+    With ``corpus``, the same tuning on ``n_per_class`` *corpus* images per class in the style
+    the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
+    training data perfectly could offer.
     """
+    from ..classifier import HeadConfig, ZeroShotHead, accuracy, tune_head
+
+    cfg = head_cfg if head_cfg is not None else HeadConfig()
     out: dict[str, Any] = {"synthetic_gain": {}, "synthetic_detail": {}}
-    scale = float(model.logit_scale.detach().exp())
+    if corpus is not None:
+        out["synthetic_ceiling"] = {}
+    log_scale = float(model.logit_scale.detach())
+    summary = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v)), "seeds": list(seeds), "by_seed": [float(g) for g in v]}
     for name in datasets:
         splits = _splits(name)
         classes = list(splits.train.classnames)
         feats = {s: image_features(model, splits[s].images) for s in ("val", "test")}
+        val = (feats["val"], splits.val.labels)
         zs = zero_shot(model, tokenizer, name, splits, feats)
-        prompts = class_prompts(name, classes, GEN_PROMPTS[_DOMAIN[name]])
-        gains, accs, eps = [], [], []
+        head = ZeroShotHead(zs["weights"], logit_scale=log_scale)
+        prompts = class_prompts(name, classes, GEN_PROMPTS[name])
+        gains, accs, eps, agree, ceiling = [], [], [], [], []
+
+        def tuned(x: torch.Tensor, y: np.ndarray, seed: int) -> tuple[float, int]:
+            h, hist = tune_head(head, x, y, cfg.replace(seed=seed, batch_size=min(cfg.batch_size, len(y))), val=val)
+            return accuracy(h, feats["test"], splits.test.labels), next(r["epoch"] for r in hist if r["selected"])
+
         for seed in seeds:
             samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
             x = image_features(model, samples.reshape(-1, 32, 32))
             y = np.repeat(np.arange(len(classes)), n_per_class)
-            w, ep = _tune_head(zs["weights"], scale, x, y, feats["val"], splits.val.labels, epochs, lr, seed=seed)
-            acc = _acc(feats["test"], w, splits.test.labels)
+            agree.append(_acc(x, zs["weights"], y))
+            acc, ep = tuned(x, y, seed)
             gains.append(acc - zs["test"])
             accs.append(acc)
             eps.append(ep)
-        out["synthetic_gain"][name] = {"mean": float(np.mean(gains)), "std": float(np.std(gains)), "seeds": list(seeds),
-                                       "by_seed": gains}
-        out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps,
-                                         "template": zs["template"]}
+            if corpus is not None:
+                cx, cy = _ceiling_images(corpus, classes, GEN_STYLES[name], n_per_class, seed)
+                ceiling.append(tuned(image_features(model, cx), cy, seed)[0] - zs["test"])
+        out["synthetic_gain"][name] = summary(gains)
+        if corpus is not None:
+            out["synthetic_ceiling"][name] = summary(ceiling)
+        out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps, "template": zs["template"],
+                                         "prompt": GEN_PROMPTS[name], "miniclip_agrees_with_prompt": agree,
+                                         "head_config": cfg.to_dict()}
     return out
 
 
@@ -344,5 +349,6 @@ def run_gates(model: torch.nn.Module, tokenizer: Callable, pipe: Any, corpus: An
     """All three gates, in the results-contract layout (plus ``*_detail`` entries)."""
     out = miniclip_gate(model, tokenizer, datasets, seeds=seeds, progress=progress)
     out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress))
-    out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, n_per_class, steps, guidance_scale, progress=progress))
+    out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, n_per_class, steps, guidance_scale, corpus=corpus,
+                              progress=progress))
     return out

@@ -90,8 +90,7 @@ def make_scheduler() -> DDIMScheduler:
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
         prediction_type="v_prediction",
-        clip_sample=True,
-        clip_sample_range=1.0,
+        clip_sample=False,  # clipping x0 made DDIM samples blobs (benchmarks/sampler.py: CF pass 0.30 vs 0.95)
         set_alpha_to_one=False,
         timestep_spacing="trailing",
     )
@@ -257,12 +256,17 @@ class MiniGenPipeline(DiffusionPipeline):
             if len(timesteps):
                 z = self.scheduler.add_noise(z, to_model_space(noise), timesteps[:1].repeat(b))
 
-        show = (len(timesteps) > 1) if progress is None else progress
-        self.set_progress_bar_config(disable=not show)
+        # ``progress`` overrides set_progress_bar_config for this call only
+        saved = dict(getattr(self, "_progress_bar_config", {}))
+        if progress is not None:
+            self.set_progress_bar_config(**{**saved, "disable": not progress})
         extra = {"eta": eta, "generator": generator} if isinstance(self.scheduler, DDIMScheduler) else {}
-        for t in self.progress_bar(timesteps):
-            out = self._denoise_input(z, t, cond, guidance_scale, uncond)
-            z = self.scheduler.step(out, t, z, **extra).prev_sample
+        try:
+            for t in self.progress_bar(timesteps):
+                out = self._denoise_input(z, t, cond, guidance_scale, uncond)
+                z = self.scheduler.step(out, t, z, **extra).prev_sample
+        finally:
+            self._progress_bar_config = saved
 
         x = (from_model_space(z).clamp(-1, 1) + 1) / 2
         if output_type == "pt":

@@ -100,6 +100,7 @@ class MiniCLIPConfig(_TrainBase):
     augment: float = 1.0  # strength of affine/elastic/erase augmentation (0 = off)
     train_text_proj: bool = True  # the text projection trains; MiniLM itself never does
     init_logit_scale: float = 10.0
+    alt_text_noise: float = 0.0  # share of images whose caption is replaced, once, by a web-like alt text that does not name the concept
 
     def validate(self) -> None:
         super().validate()
@@ -109,6 +110,9 @@ class MiniCLIPConfig(_TrainBase):
         check_choice("targets", self.targets, ("concept", "caption", "index"))
         check(0 <= self.augment <= 2, f"augment={self.augment} must be in [0, 2]")
         check(self.init_logit_scale > 0, f"init_logit_scale={self.init_logit_scale} must be > 0")
+        check(0 <= self.alt_text_noise < 1, f"alt_text_noise={self.alt_text_noise} must be in [0, 1)")
+        check(self.alt_text_noise == 0 or self.targets != "concept",
+              "alt_text_noise needs targets='caption' or 'index' (concept targets would use the clean labels)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,6 +337,30 @@ def _load_init(cfg: _TrainBase, folder: Path) -> dict | None:
 
 
 # ------------------------------------------------------------------------------ MiniCLIP
+#: web-like alt texts that do not name the concept, per corpus group (``{style}`` = the image's style)
+ALT_TEXTS: dict[str, tuple[str, ...]] = {
+    "any": ("an icon", "clip art", "a small picture", "an image", "a {style} picture", "a {style} image",
+            "free clip art", "a thumbnail"),
+    "digit": ("a number", "a digit", "a {style} number", "a numeral", "a single digit"),
+    "letter": ("a letter", "a character", "a {style} letter", "a glyph"),
+    "animal": ("an animal", "a {style} animal", "an animal picture", "a mammal or a bird"),
+    "clothing": ("clothes", "a piece of clothing", "a fashion item", "something to wear", "a {style} clothing item"),
+    "object": ("an object", "a thing", "a {style} object"),
+}
+
+
+def alt_text_captions(corpus: Any, share: float, seed: int) -> np.ndarray:
+    """The corpus captions with a seeded ``share`` of them replaced, once and for all, by an
+    alt text from :data:`ALT_TEXTS` (generic, or naming only the image's group and style), the
+    way much web alt text never names what a picture shows."""
+    rng = np.random.default_rng([seed, 271828])
+    out = corpus.captions.astype(object).copy()
+    for i in np.flatnonzero(rng.random(len(out)) < share):
+        pool = ALT_TEXTS["any"] + ALT_TEXTS.get(str(corpus.group[i]), ())
+        out[i] = pool[rng.integers(len(pool))].format(style=corpus.style[i])
+    return out.astype(str)
+
+
 def _miniclip_model(arch: str):
     import open_clip
 
@@ -357,7 +385,8 @@ def train_miniclip(cfg: MiniCLIPConfig = MiniCLIPConfig()) -> Path:
     from .miniclip import miniclip_image_tensor
 
     # the same cached MiniLM run as MiniGen's (24 tokens; corpus captions are shorter than that)
-    emb = caption_embeddings(corpus.captions, MiniGenConfig.max_length, tokens=True, progress=cfg.progress)
+    captions = alt_text_captions(corpus, cfg.alt_text_noise, cfg.seed) if cfg.alt_text_noise else corpus.captions
+    emb = caption_embeddings(captions, MiniGenConfig.max_length, tokens=True, progress=cfg.progress)
     text_pooled = torch.from_numpy(emb["pooled"]).float()
     cap_idx = torch.from_numpy(emb["inverse"])
     concept_ids = torch.from_numpy(np.unique(corpus.concept.astype(str), return_inverse=True)[1])

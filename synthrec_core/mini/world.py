@@ -25,12 +25,15 @@ __all__ = [
     "plot_training_curves",
     "plot_samples",
     "plot_zero_shot",
+    "plot_synthetic_gain",
     "gate_table",
+    "gate_summary",
 ]
 
 #: issue 3's gate thresholds
 GATE1_MIN = {"mnist": 0.8, "digits": 0.8, "animal_mnist": 0.5, "fashion_mnist": 0.5}
 GATE2_MIN = {"mnist": 0.5, "digits": 0.5, "animal_mnist": 0.35, "fashion_mnist": 0.35}
+GATE3_MIN_DATASETS = 3  # gate 3 holds when the gain beats the seed spread on at least this many datasets
 
 
 def _shipped_arch() -> str:
@@ -178,6 +181,29 @@ def plot_zero_shot(results: dict[str, Any], profile: str = "mini"):
     return fig
 
 
+def plot_synthetic_gain(results: dict[str, Any], profile: str = "mini"):
+    """Gate 3: test-accuracy change from tuning the zero-shot head on MiniGen images, beside the
+    same tuning on corpus images (the ceiling), mean ± std over seeds, in points."""
+    import matplotlib.pyplot as plt
+
+    names = list(results["synthetic_gain"])
+    kinds = {"MiniGen images": results["synthetic_gain"]}
+    if results.get("synthetic_ceiling"):
+        kinds["corpus images (ceiling)"] = results["synthetic_ceiling"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.8 / len(kinds)
+    for k, (label, d) in enumerate(kinds.items()):
+        xs = np.arange(len(names)) + (k - (len(kinds) - 1) / 2) * width
+        ax.bar(xs, [100 * d[n]["mean"] for n in names], width, yerr=[100 * d[n]["std"] for n in names], capsize=3, label=label)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_ylabel("tuned minus zero-shot (points)")
+    ax.set_title("gate 3: tuning MiniCLIP's zero-shot head (mean ± std over seeds)")
+    ax.legend(fontsize=8)
+    stamp(fig, profile)
+    return fig
+
+
 def gate_table(results: dict[str, Any]) -> pd.DataFrame:
     """Each gate per dataset: the measured value, the threshold and whether it holds."""
     rows = []
@@ -192,3 +218,19 @@ def gate_table(results: dict[str, Any]) -> pd.DataFrame:
         rows.append({"gate": "3 synthetic data helps", "dataset": n, "measured": g["mean"],
                      "threshold": f"> std {g['std']:.3f} over {len(g['seeds'])} seeds", "holds": g["mean"] > max(g["std"], 0.0)})
     return pd.DataFrame(rows)
+
+
+def gate_summary(table: pd.DataFrame, profile: str) -> str:
+    """One Markdown paragraph per gate: which datasets hold and which do not, from a gate table."""
+    lines = [f"Measured under the **{profile}** profile:", ""]
+    for gate, rows in table.groupby("gate", sort=True):
+        held = [f"{r.dataset} ({r.measured:.3f})" for r in rows.itertuples() if r.holds]
+        failed = [f"{r.dataset} ({r.measured:.3f}, needs {r.threshold})" for r in rows.itertuples() if not r.holds]
+        if gate.startswith("3"):
+            need = min(GATE3_MIN_DATASETS, len(rows))
+            verdict = f"{'holds' if len(held) >= need else 'fails'} (needs {need} datasets, has {len(held)})"
+        else:
+            verdict = "holds" if not failed else ("fails" if not held else f"holds on {len(held)} of {len(rows)}")
+        lines.append(f"- **Gate {gate}**: {verdict}. Holds: {', '.join(held) or 'none'}. "
+                     f"Fails: {', '.join(failed) or 'none'}.")
+    return "\n".join(lines)
