@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, stable_hash
 from .corpus_render import Augment, frame_like_mnist, warp
-from .corpus_sources import ANIMAL_CONCEPTS, CLOTHING_CONCEPTS, DOWNSTREAM_CONCEPTS, MappedSource, map_sources
+from .corpus_sources import ANIMAL_CONCEPTS, CLOTHING_CONCEPTS, DOWNSTREAM_CONCEPTS, MappedSource, cached_map_sources
 from .corpus_text import object_caption
 
 __all__ = ["ObjectPlan", "plan_objects", "render_objects", "rasterize", "RASTER_SIDE"]
@@ -170,7 +170,7 @@ def _raster_cache(sources: list[MappedSource], progress: bool) -> tuple[list[Map
 
 def plan_objects(cfg, progress: bool = True) -> ObjectPlan:
     """Map, select and rasterise the sources for ``cfg`` (a :class:`CorpusConfig`)."""
-    mapped = map_sources()
+    mapped = cached_map_sources()
     by_concept: dict[str, list[MappedSource]] = defaultdict(list)
     for m in mapped:
         by_concept[m.concept].append(m)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from pathlib import Path
 
@@ -37,6 +38,7 @@ __all__ = [
     "CLOTHING_CONCEPTS",
     "list_sources",
     "map_sources",
+    "cached_map_sources",
     "tokens",
 ]
 
@@ -326,6 +328,32 @@ class MappedSource:
     specific: str  # the word that matched ("parrot" for bird); equals concept if none
     downstream: bool
     weak: bool  # a head / face / footprint rather than the whole object
+
+
+def cached_map_sources() -> list[MappedSource]:
+    """:func:`map_sources` of :func:`list_sources`, cached on disk (WordNet lookups take ~15 s).
+
+    Keyed by every source's fields, the WordNet files and this module's code, so new clip-art,
+    another WordNet or a changed mapping rule rebuilds it.
+    """
+    import hashlib
+    import pickle
+
+    from ..paths import cache_dir
+    from ..prompts import DEBIAN_WORDNET_DIR
+    from ..utils import atomic_write_bytes, stable_hash
+
+    sources = list_sources()
+    wn = Path(os.environ.get("SYNTHREC_WORDNET") or DEBIAN_WORDNET_DIR)
+    key = stable_hash({"sources": [dataclasses.astuple(s) for s in sources],
+                       "wordnet": sorted((f.name, f.stat().st_size) for f in wn.glob("*")) if wn.is_dir() else None,
+                       "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()})
+    path = cache_dir() / "mini" / "mapped_sources" / f"{key}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    mapped = map_sources(sources)
+    atomic_write_bytes(path, pickle.dumps(mapped))
+    return mapped
 
 
 def map_sources(sources: tuple[Source, ...] | None = None) -> list[MappedSource]:

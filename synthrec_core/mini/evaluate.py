@@ -96,14 +96,27 @@ def _splits(name: str, seed: int = 0):
 
 
 # ------------------------------------------------------------------------------ MiniCLIP features
-@torch.no_grad()
 def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int = 512) -> torch.Tensor:
-    """L2-normalised MiniCLIP image features of uint8 [N,32,32] images."""
+    """L2-normalised MiniCLIP image features of uint8 [N,32,32] images.
+
+    Cached in the engine's feature cache (:mod:`synthrec_core.features`), keyed by the image
+    tower's weights and the images' bytes, so a changed MiniCLIP never reuses stale features.
+    """
+    from ..features import data_key, features_dir, image_tower, weights_hash
     from .miniclip import miniclip_image_tensor
 
+    enc_key = stable_hash({"tower": weights_hash(image_tower(model)), "preprocess": "miniclip_image_tensor"})
+    path = features_dir() / f"miniclip-{enc_key}" / f"{data_key(np.asarray(images))}.npy"
+    if path.exists():
+        return torch.from_numpy(np.load(path))
     model.eval()
-    feats = [model.encode_image(miniclip_image_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return F.normalize(torch.cat(feats).float(), dim=-1)
+    with torch.no_grad():
+        feats = [model.encode_image(miniclip_image_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    out = F.normalize(torch.cat(feats).float(), dim=-1)
+    buf = io.BytesIO()
+    np.save(buf, out.numpy())
+    atomic_write_bytes(path, buf.getvalue())
+    return out
 
 
 @torch.no_grad()
@@ -165,7 +178,9 @@ def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequenc
 def _pipe_key(pipe: Any) -> str:
     from ..features import weights_hash  # the engine's content hash of a model's tensors
 
-    return stable_hash({"unet": weights_hash(pipe.unet), "scheduler": dict(pipe.scheduler.config),
+    # diffusers' private config entries (``_use_default_values`` ...) are unordered: keep them out
+    sched = {k: v for k, v in dict(pipe.scheduler.config).items() if not k.startswith("_")}
+    return stable_hash({"unet": weights_hash(pipe.unet), "scheduler": {"class": type(pipe.scheduler).__name__, **sched},
                         "max_length": pipe.config.max_length})
 
 
@@ -204,17 +219,8 @@ def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
             "different_seed_same_prompt": float(np.mean(same_prompt))}
 
 
-def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int):
-    """A small CNN (:func:`synthrec_core.mini.corpus_transfer.small_cnn`) trained on at most
-    ``max_per_class`` corpus images of each class concept; returns a predict function."""
-    from .corpus_transfer import _to_tensor, small_cnn
-
-    rng = np.random.default_rng(seed)
-    idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
-    y = torch.as_tensor(np.array([classes.index(c) for c in corpus.concept[idx]]))
-    x = _to_tensor(corpus.images[idx])
-    torch.manual_seed(seed)
-    model = small_cnn(len(classes))
+def _fit_judge(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
+    """The judge's training loop: AdamW + one-cycle, batch 128, label smoothing 0.05."""
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * ((len(x) + 127) // 128)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
@@ -229,6 +235,30 @@ def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs
             loss.backward()
             opt.step()
             sched.step()
+
+
+def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int):
+    """A small CNN (:func:`synthrec_core.mini.corpus_transfer.small_cnn`) trained on at most
+    ``max_per_class`` corpus images of each class concept; returns a predict function.
+    The trained weights are cached by the training images' content and the recipe."""
+    from ..features import data_key
+    from .corpus_transfer import _to_tensor, small_cnn
+
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
+    y = torch.as_tensor(np.array([classes.index(c) for c in corpus.concept[idx]]))
+    key = stable_hash({"images": data_key(corpus.images[idx]), "labels": y.tolist(), "epochs": epochs, "seed": seed,
+                       "recipe": "small_cnn/adamw2e-3/onecycle/bs128/ls0.05"})
+    path = cache_dir() / "mini" / "judges" / f"{key}.pt"
+    torch.manual_seed(seed)
+    model = small_cnn(len(classes))
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        _fit_judge(model, _to_tensor(corpus.images[idx]), y, epochs, seed)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        atomic_write_bytes(path, buf.getvalue())
     model.eval()
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ __all__ = [
     "plot_concept_counts",
     "plot_training_curves",
     "plot_samples",
+    "style_prompts",
     "plot_zero_shot",
     "plot_synthetic_gain",
     "gate_table",
@@ -143,6 +144,23 @@ def plot_training_curves(curves: pd.DataFrame, profile: str = "mini"):
     return fig
 
 
+#: one prompt per corpus style, in the corpus's caption wording
+OBJECT_STYLE_PROMPTS = {"silhouette": "a white silhouette of a {} on a black background",
+                        "outline": "a white outline of a {} on a black background",
+                        "grayscale": "a grayscale picture of a {}"}
+DIGIT_STYLE_PROMPTS = {"handwritten": "a handwritten digit {}", "typed": "a printed number {}"}
+_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def style_prompts(objects: Sequence[str] = ("dog", "sneaker"), digits: Sequence[str] = ("seven",)) -> dict[str, str]:
+    """``{"concept / style": prompt}`` for every corpus style of each object and digit concept."""
+    out = {f"{o} / {s}": t.format(o) for o in objects for s, t in OBJECT_STYLE_PROMPTS.items()}
+    for d in digits:
+        out[f"{d} / handwritten"] = DIGIT_STYLE_PROMPTS["handwritten"].format(_DIGIT_NAMES.index(d))
+        out[f"{d} / typed"] = DIGIT_STYLE_PROMPTS["typed"].format(d)
+    return out
+
+
 def plot_samples(samples: np.ndarray, classnames: Sequence[str], title: str, profile: str = "mini", per_class: int = 10):
     """MiniGen samples ``uint8 [C, n, 32, 32]`` as one grid, one row per class."""
     import matplotlib.pyplot as plt
@@ -214,9 +232,11 @@ def gate_table(results: dict[str, Any]) -> pd.DataFrame:
         probe = results["linear_probe_16shot"][n]
         rows.append({"gate": "2 MiniCLIP zero-shot", "dataset": n, "measured": zs,
                      "threshold": f">= {GATE2_MIN[n]:.2f} and < probe {probe:.3f}", "holds": GATE2_MIN[n] <= zs < probe})
+    ceiling = results.get("synthetic_ceiling", {})
     for n, g in results.get("synthetic_gain", {}).items():
         rows.append({"gate": "3 synthetic data helps", "dataset": n, "measured": g["mean"],
-                     "threshold": f"> std {g['std']:.3f} over {len(g['seeds'])} seeds", "holds": g["mean"] > max(g["std"], 0.0)})
+                     "threshold": f"> std {g['std']:.3f} over {len(g['seeds'])} seeds", "holds": g["mean"] > max(g["std"], 0.0),
+                     "corpus ceiling": ceiling[n]["mean"] if n in ceiling else None})
     return pd.DataFrame(rows)
 
 
