@@ -29,6 +29,7 @@ __all__ = [
     "plot_synthetic_gain",
     "gate_table",
     "gate_summary",
+    "miniclip_ablation_table",
 ]
 
 #: issue 3's gate thresholds
@@ -254,3 +255,26 @@ def gate_summary(table: pd.DataFrame, profile: str) -> str:
         lines.append(f"- **Gate {gate}**: {verdict}. Holds: {', '.join(held) or 'none'}. "
                      f"Fails: {', '.join(failed) or 'none'}.")
     return "\n".join(lines)
+
+
+def miniclip_ablation_table(profile: str = "mini") -> pd.DataFrame | None:
+    """``results/<profile>/miniclip_ablation.json`` (written by ``scripts/miniclip_ablation.py``)
+    as one row per (variant, dataset), in percent; None if the script has not run."""
+    import json
+
+    from ..paths import results_dir
+
+    path = results_dir(profile) / "miniclip_ablation.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    rows = []
+    for variant, r in data["variants"].items():
+        for d in r["miniclip_zero_shot"]:
+            g, c = r["synthetic_gain"][d], r["synthetic_ceiling"][d]
+            rows.append({"MiniCLIP": variant, "dataset": d, "zero-shot": 100 * r["miniclip_zero_shot"][d],
+                         "16-shot probe": 100 * r["linear_probe_16shot"][d],
+                         "MiniGen gain": f"{100 * g['mean']:+.2f} ± {100 * g['std']:.2f}",
+                         "corpus ceiling": f"{100 * c['mean']:+.2f} ± {100 * c['std']:.2f}",
+                         "gain > spread": g["mean"] > g["std"]})
+    return pd.DataFrame(rows).set_index(["MiniCLIP", "dataset"]).round(1)
