@@ -32,7 +32,8 @@ import numpy as np
 
 from .utils import atomic_write_bytes, atomic_write_json, file_sha256, stable_hash
 
-__all__ = ["Encoder", "as_encoder", "image_tower", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir"]
+__all__ = ["Encoder", "as_encoder", "image_tower", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir",
+           "cached_features", "save_features"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,6 +184,20 @@ def features_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(root) / "features"
 
 
+def cached_features(encoder_key: str, images: Any, cache_root: str | os.PathLike | None = None) -> tuple[Path, np.ndarray | None]:
+    """The cache file of ``images`` under ``encoder_key`` and its features if cached (else None)."""
+    path = features_dir(cache_root) / encoder_key / f"{data_key(images)}.npy"
+    return path, (np.load(path) if path.exists() else None)
+
+
+def save_features(path: Path, feats: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write features (atomically) and a small JSON sidecar ``meta`` beside them."""
+    buf = io.BytesIO()
+    np.save(buf, feats)
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_json(path.with_suffix(".json"), {**meta, "n": int(feats.shape[0]), "dim": int(feats.shape[1])})
+
+
 def encode_images(
     encoder: Any,
     images: Any,
@@ -205,9 +220,9 @@ def encode_images(
     enc = as_encoder(encoder)
     path = None
     if cache:
-        path = features_dir(cache_root) / enc.key() / f"{data_key(images)}.npy"
-        if path.exists():
-            return np.load(path)
+        path, cached = cached_features(enc.key(), images, cache_root)
+        if cached is not None:
+            return cached
     model = enc.model
     was_training = getattr(model, "training", False)
     model.eval()
@@ -238,10 +253,7 @@ def encode_images(
             model.train()
     feats = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
     if path is not None:
-        buf = io.BytesIO()
-        np.save(buf, feats)
-        atomic_write_bytes(path, buf.getvalue())
-        atomic_write_json(path.with_suffix(".json"), {"encoder": enc.name, "n": int(feats.shape[0]), "dim": int(feats.shape[1])})
+        save_features(path, feats, {"encoder": enc.name})
     return feats
 
 

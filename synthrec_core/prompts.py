@@ -269,7 +269,7 @@ STYLE_PREFIXES = {
 }
 
 
-_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def _article(word: str) -> str:
@@ -339,9 +339,9 @@ def class_knowledge(classname: str) -> dict[str, list[str]]:
             hypos.append(table[k][0][0])
     out["hyponyms"] = sorted(set(hypos), key=hypos.index)[:60]
     lex = syn.lexname()
-    if classname.lower() in _DIGIT_NAMES:
+    if classname.lower() in DIGIT_NAMES:
         out["kind"] = ["number"]
-        out["synonyms"] = [str(_DIGIT_NAMES.index(classname.lower()))]  # not "septet", "heptad" ...
+        out["synonyms"] = [str(DIGIT_NAMES.index(classname.lower()))]  # not "septet", "heptad" ...
         out["hyponyms"] = []
     elif lex == "noun.animal":
         out["kind"] = ["animal"]
@@ -393,7 +393,7 @@ def language_enhance(classname: str, n: int = 200, seed: int = 0, style: str | N
     for hypo in k["hyponyms"]:
         sentences.append(f"{_article(st + hypo)} {st}{hypo}, a type of {name}")
     if kind == "number":
-        digit = str(_DIGIT_NAMES.index(name.lower()))
+        digit = str(DIGIT_NAMES.index(name.lower()))
         for scene in scenes:
             sentences.append(f"the {st}digit {digit} ({name}) {scene}")
             sentences.append(f"the {st}number {name} {scene}")

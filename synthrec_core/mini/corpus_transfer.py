@@ -33,6 +33,40 @@ def _to_tensor(images: np.ndarray):
     return (x - 0.13) / 0.31
 
 
+def fit_small_cnn(model, x, y, epochs: int = 4, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
+                  progress: bool = False) -> float:
+    """Train ``model`` in place on normalised images ``x`` [N,1,32,32] and labels ``y``: AdamW,
+    one-cycle schedule, label smoothing 0.05, data order from ``seed``. Returns the last
+    epoch's on-the-fly training accuracy."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    bar = tqdm(total=steps, desc="small CNN", disable=not progress)
+    correct = total = 0
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=g)
+        correct = total = 0
+        for i in range(0, len(x), batch_size):
+            idx = perm[i: i + batch_size]
+            logits = model(x[idx])
+            loss = F.cross_entropy(logits, y[idx], label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            correct += int((logits.argmax(1) == y[idx]).sum())
+            total += len(idx)
+            bar.update(1)
+    bar.close()
+    return correct / max(total, 1)
+
+
 def transfer_check(
     train_images: np.ndarray,
     train_labels: np.ndarray,
@@ -52,38 +86,14 @@ def transfer_check(
     ``"<name>_pred"`` arrays of predicted labels if ``return_predictions``.
     """
     import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
 
     torch.set_num_threads(threads)
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     y = torch.as_tensor(np.asarray(train_labels), dtype=torch.long)
     x = _to_tensor(train_images)
     n_cls = int(max(int(y.max()), *(int(np.max(t[1])) for t in test_sets.values()))) + 1
     model = small_cnn(n_cls)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    bar = tqdm(total=steps, desc="transfer check", disable=not progress)
-    correct = total = 0
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(x), generator=g)
-        correct = total = 0
-        for i in range(0, len(x), batch_size):
-            idx = perm[i: i + batch_size]
-            logits = model(x[idx])
-            loss = F.cross_entropy(logits, y[idx], label_smoothing=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            correct += int((logits.argmax(1) == y[idx]).sum())
-            total += len(idx)
-            bar.update(1)
-    bar.close()
-    out = {"train_accuracy": correct / max(total, 1)}
+    out = {"train_accuracy": fit_small_cnn(model, x, y, epochs, batch_size, lr, seed, progress)}
     model.eval()
     with torch.no_grad():
         for name, (xi, yi) in test_sets.items():

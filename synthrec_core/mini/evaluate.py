@@ -102,20 +102,18 @@ def image_features(model: torch.nn.Module, images: np.ndarray, batch_size: int =
     Cached in the engine's feature cache (:mod:`synthrec_core.features`), keyed by the image
     tower's weights and the images' bytes, so a changed MiniCLIP never reuses stale features.
     """
-    from ..features import data_key, features_dir, image_tower, weights_hash
+    from ..features import cached_features, image_tower, save_features, weights_hash
     from .miniclip import miniclip_image_tensor
 
     enc_key = stable_hash({"tower": weights_hash(image_tower(model)), "preprocess": "miniclip_image_tensor"})
-    path = features_dir() / f"miniclip-{enc_key}" / f"{data_key(np.asarray(images))}.npy"
-    if path.exists():
-        return torch.from_numpy(np.load(path))
+    path, cached = cached_features(f"miniclip-{enc_key}", np.asarray(images))
+    if cached is not None:
+        return torch.from_numpy(cached)
     model.eval()
     with torch.no_grad():
         feats = [model.encode_image(miniclip_image_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
     out = F.normalize(torch.cat(feats).float(), dim=-1)
-    buf = io.BytesIO()
-    np.save(buf, out.numpy())
-    atomic_write_bytes(path, buf.getvalue())
+    save_features(path, out.numpy(), {"encoder": "MiniCLIP (mini.evaluate, L2-normalised)"})
     return out
 
 
@@ -219,30 +217,12 @@ def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
             "different_seed_same_prompt": float(np.mean(same_prompt))}
 
 
-def _fit_judge(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
-    """The judge's training loop: AdamW + one-cycle, batch 128, label smoothing 0.05."""
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * ((len(x) + 127) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 128):
-            b = perm[i : i + 128]
-            loss = F.cross_entropy(model(x[b]), y[b], label_smoothing=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-
-
 def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int):
     """A small CNN (:func:`synthrec_core.mini.corpus_transfer.small_cnn`) trained on at most
     ``max_per_class`` corpus images of each class concept; returns a predict function.
     The trained weights are cached by the training images' content and the recipe."""
     from ..features import data_key
-    from .corpus_transfer import _to_tensor, small_cnn
+    from .corpus_transfer import _to_tensor, fit_small_cnn, small_cnn
 
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
@@ -255,7 +235,7 @@ def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs
     if path.exists():
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
-        _fit_judge(model, _to_tensor(corpus.images[idx]), y, epochs, seed)
+        fit_small_cnn(model, _to_tensor(corpus.images[idx]), y, epochs, seed=seed)
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(path, buf.getvalue())

@@ -151,14 +151,15 @@ OBJECT_STYLE_PROMPTS = {"silhouette": "a white silhouette of a {} on a black bac
                         "outline": "a white outline of a {} on a black background",
                         "grayscale": "a grayscale picture of a {}"}
 DIGIT_STYLE_PROMPTS = {"handwritten": "a handwritten digit {}", "typed": "a printed number {}"}
-_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def style_prompts(objects: Sequence[str] = ("dog", "sneaker"), digits: Sequence[str] = ("seven",)) -> dict[str, str]:
     """``{"concept / style": prompt}`` for every corpus style of each object and digit concept."""
+    from ..prompts import DIGIT_NAMES
+
     out = {f"{o} / {s}": t.format(o) for o in objects for s, t in OBJECT_STYLE_PROMPTS.items()}
     for d in digits:
-        out[f"{d} / handwritten"] = DIGIT_STYLE_PROMPTS["handwritten"].format(_DIGIT_NAMES.index(d))
+        out[f"{d} / handwritten"] = DIGIT_STYLE_PROMPTS["handwritten"].format(DIGIT_NAMES.index(d))
         out[f"{d} / typed"] = DIGIT_STYLE_PROMPTS["typed"].format(d)
     return out
 
