@@ -7,10 +7,15 @@ same corpus and measures, for each, the zero-shot and 16-shot probe accuracy (ga
 gain from tuning the zero-shot head on MiniGen images, beside the corpus-image ceiling (gate 3).
 MiniGen samples are shared by all variants (cached by content).
 
-    .venv/bin/python scripts/miniclip_ablation.py                 # train (cached) + evaluate
+    .venv/bin/python scripts/miniclip_ablation.py                         # train (cached) + evaluate on test
+    .venv/bin/python scripts/miniclip_ablation.py --report-on holdout     # the same on held-out train images
     .venv/bin/python scripts/miniclip_ablation.py --variants shipped caption
 
-Writes ``results/mini/miniclip_ablation.json`` and prints one row per (variant, dataset).
+``--report-on holdout`` is how a variant is *chosen*: every number is measured on real train-split
+images that no model or head trains on (:data:`synthrec_core.mini.evaluate.REPORT_SPLITS`), and
+:func:`synthrec_core.mini.world.select_miniclip` applies gates 2 and 3 to them. Writes
+``results/mini/miniclip_ablation.json`` (test) or ``miniclip_selection.json`` (holdout, with the
+choice) and prints one row per (variant, dataset).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import numpy as np
 import torch
 
-from synthrec_core.mini import evaluate
+from synthrec_core.mini import evaluate, world
 from synthrec_core.mini.corpus import build_corpus, corpus_preset, load_corpus
 from synthrec_core.mini.train import MINICLIP_PRESETS, load_miniclip_run, train_miniclip
 from synthrec_core.models import load_clip, load_generator
@@ -31,6 +36,8 @@ from synthrec_core.utils import atomic_write_json
 #: the variants besides the shipped model: MiniCLIP's mini recipe with CLIP-like targets
 VARIANTS = {
     "caption": {"targets": "caption"},
+    "caption+alt30": {"targets": "caption", "alt_text_noise": 0.3},
+    "caption+alt40": {"targets": "caption", "alt_text_noise": 0.4},
     "caption+alt50": {"targets": "caption", "alt_text_noise": 0.5},
 }
 
@@ -42,13 +49,16 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n-per-class", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--report-on", choices=evaluate.REPORT_SPLITS, default="test",
+                    help="test: the ablation the book shows; holdout: held-out train images, for choosing a variant")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     corpus_cfg = corpus_preset("mini").replace(workers=args.threads)
     corpus = load_corpus(build_corpus(corpus_cfg))
     pipe = load_generator("minigen", scheduler="dpm")
-    out: dict = {"n_per_class": args.n_per_class, "seeds": args.seeds, "variants": {}}
+    out: dict = {"n_per_class": args.n_per_class, "seeds": args.seeds, "report_on": args.report_on, "variants": {}}
+    target = results_dir("mini") / ("miniclip_ablation.json" if args.report_on == "test" else "miniclip_selection.json")
     for name in args.variants:
         if name == "shipped":
             model, _, tok = load_clip("MiniCLIP-CNN", "mini")
@@ -58,9 +68,9 @@ def main() -> None:
                                                    **VARIANTS[name])
             model, _, tok = load_miniclip_run(train_miniclip(cfg))
             recipe = cfg.to_dict()
-        res = evaluate.miniclip_gate(model, tok, seeds=args.seeds)
+        res = evaluate.miniclip_gate(model, tok, seeds=args.seeds, report_on=args.report_on)
         res.update(evaluate.synthetic_gain(model, tok, pipe, seeds=args.seeds, n_per_class=args.n_per_class, steps=10,
-                                           corpus=corpus))
+                                           corpus=corpus, report_on=args.report_on))
         out["variants"][name] = {"recipe": recipe, **{k: res[k] for k in (
             "miniclip_zero_shot", "linear_probe_16shot", "synthetic_gain", "synthetic_ceiling")}}
         for d in evaluate.DATASETS:
@@ -69,7 +79,11 @@ def main() -> None:
                   f"probe16 {100 * res['linear_probe_16shot'][d]:5.1f}  "
                   f"MiniGen gain {100 * g['mean']:+.2f} ± {100 * g['std']:.2f}  "
                   f"ceiling {100 * c['mean']:+.2f} ± {100 * c['std']:.2f}", flush=True)
-        atomic_write_json(results_dir("mini") / "miniclip_ablation.json", out)
+        atomic_write_json(target, out)
+    if args.report_on == "holdout":
+        out["selection"] = world.select_miniclip(out["variants"])
+        atomic_write_json(target, out)
+        print("selection:", json.dumps(out["selection"], indent=1))
     print(json.dumps({v: {d: round(100 * r["synthetic_gain"][d]["mean"], 2) for d in evaluate.DATASETS}
                       for v, r in out["variants"].items()}))
 

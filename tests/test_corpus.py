@@ -161,6 +161,25 @@ def test_object_part(objects):
     assert 20 <= np.median(sides) <= 30
 
 
+def test_object_workers_do_not_change_result(objects):
+    par = load_corpus(build_corpus(OBJ.replace(workers=2), force=True, progress=False))
+    assert np.array_equal(par.images, objects.images)
+    assert list(par.captions) == list(objects.captions) and list(par.concept) == list(objects.concept)
+
+
+def test_parallel_rasterising_matches_serial(tmp_path, monkeypatch):
+    from synthrec_core.mini.corpus_objects import _raster_cache
+    from synthrec_core.mini.corpus_sources import cached_map_sources
+
+    sources = cached_map_sources()[:6]
+    out = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path / f"w{workers}"))
+        out[workers] = _raster_cache(sources, progress=False, workers=workers)
+    assert [m.source.path for m in out[1][0]] == [m.source.path for m in out[2][0]]
+    assert np.array_equal(out[1][1], out[2][1]) and len(out[1][1]) > 0
+
+
 def test_object_captions(objects):
     style_words = {"silhouette": ("silhouette", "shape"), "outline": ("outline", "line drawing", "contour"),
                    "grayscale": ("grayscale", "black and white", "monochrome")}

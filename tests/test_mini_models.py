@@ -177,3 +177,38 @@ def test_gate_summary_applies_the_three_dataset_rule():
     assert "fails (needs 3 datasets, has 2)" in text and "**mini**" in text
     rows[2]["measured"], rows[2]["holds"] = 0.03, True
     assert "holds (needs 3 datasets, has 3)" in gate_summary(pd.DataFrame(rows), "mini")
+
+
+def test_holdout_splits_come_from_train_and_are_disjoint():
+    from synthrec_core.mini.evaluate import _splits
+
+    full = _splits("digits")
+    held = _splits("digits", report_on="holdout")
+    assert held.test.split == "holdout" and len(held.test) == len(full.train) // 2
+    assert len(held.train) + len(held.test) == len(full.train) and len(held.val) == len(full.val)
+    rows = lambda ds: {x.tobytes() for x in ds.images}
+    assert rows(held.test) <= rows(full.train) and not rows(held.test) & rows(full.test)
+    again = _splits("digits", report_on="holdout")
+    assert (again.test.labels == held.test.labels).all() and (again.test.images == held.test.images).all()
+    with pytest.raises(ConfigError, match="report_on"):
+        _splits("digits", report_on="validation")
+
+
+def test_select_miniclip_needs_gate2_then_counts_gate3():
+    from synthrec_core.mini.world import select_miniclip
+
+    def res(zs, gains):
+        names = ("mnist", "digits", "animal_mnist", "fashion_mnist")
+        return {"miniclip_zero_shot": dict(zip(names, zs)), "linear_probe_16shot": dict.fromkeys(names, 0.95),
+                "synthetic_gain": {n: {"mean": g, "std": 0.005, "seeds": [0, 1, 2]} for n, g in zip(names, gains)}}
+
+    variants = {"a": res((0.9, 0.9, 0.5, 0.5), (0.01, -0.01, 0.0, 0.0)),       # gate 2 ok, gate 3 on 1
+                "b": res((0.9, 0.9, 0.34, 0.5), (0.02, 0.02, 0.02, 0.02)),     # best gains, fails gate 2
+                "c": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.01, -0.02)),     # gate 2 ok, gate 3 on 3
+                "d": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.006, -0.03))}    # as c, smaller mean gain
+    out = select_miniclip(variants)
+    assert out["chosen"] == "c"
+    assert out["scores"]["b"]["gate2_failed"] == ["animal_mnist"] and out["scores"]["c"]["gate3_datasets"] == 3
+    assert select_miniclip({"b": variants["b"]})["chosen"] is None
+    with pytest.raises(ValueError):
+        select_miniclip({})

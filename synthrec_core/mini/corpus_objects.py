@@ -139,31 +139,48 @@ class ObjectPlan:
 _EMPTY_PNG = b"none"  # marks a source that cannot be used (see :func:`rasterize`)
 
 
-def _raster_cache(sources: list[MappedSource], progress: bool) -> tuple[list[MappedSource], np.ndarray]:
-    """Rasters of ``sources`` (unusable ones dropped), each cached as a PNG once per source."""
+def _raster_cache(sources: list[MappedSource], progress: bool, workers: int = 1) -> tuple[list[MappedSource], np.ndarray]:
+    """Rasters of ``sources`` (unusable ones dropped), each cached as a PNG once per source;
+    missing ones are rasterised by ``workers`` processes."""
     from PIL import Image
 
     folder = cache_dir() / "mini" / "rasters"
-    kept, rows = [], []
-    for m in tqdm(sources, desc="rasterise clip-art", disable=not progress, leave=False):
+    files = []
+    for m in sources:
         p = m.source.path
         stamp = Path(p).stat().st_mtime_ns if not p.startswith("procedural:") else RASTER_VERSION
-        f = folder / f"{stable_hash([p, stamp, RASTER_SIDE, RASTER_VERSION])}.png"
-        if f.exists():
-            data = f.read_bytes()
-            r = None if data == _EMPTY_PNG else np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+        files.append(folder / f"{stable_hash([p, stamp, RASTER_SIDE, RASTER_VERSION])}.png")
+    missing = [i for i, f in enumerate(files) if not f.exists()]
+    paths = [sources[i].source.path for i in missing]
+    bar = tqdm(total=len(missing), desc="rasterise clip-art", disable=not progress or not missing, leave=False)
+    if workers > 1 and len(missing) > workers:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            made = []
+            for r in pool.imap(rasterize, paths, chunksize=8):
+                made.append(r)
+                bar.update(1)
+    else:
+        made = []
+        for p in paths:
+            made.append(rasterize(p))
+            bar.update(1)
+    bar.close()
+    for i, r in zip(missing, made):
+        if r is None:
+            data = _EMPTY_PNG
         else:
-            r = rasterize(p)
-            if r is None:
-                data = _EMPTY_PNG
-            else:
-                buf = io.BytesIO()
-                Image.fromarray(r, "RGBA").save(buf, format="PNG")
-                data = buf.getvalue()
-            atomic_write_bytes(f, data)
-        if r is not None:
+            buf = io.BytesIO()
+            Image.fromarray(r, "RGBA").save(buf, format="PNG")
+            data = buf.getvalue()
+        atomic_write_bytes(files[i], data)
+    kept, rows = [], []
+    for m, f in zip(sources, files):
+        data = f.read_bytes()
+        if data != _EMPTY_PNG:
             kept.append(m)
-            rows.append(r)
+            rows.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")))
     rasters = np.stack(rows) if rows else np.zeros((0, RASTER_SIDE, RASTER_SIDE, 4), np.uint8)
     return kept, rasters
 
@@ -199,7 +216,7 @@ def plan_objects(cfg, progress: bool = True) -> ObjectPlan:
                 chosen.append(MappedSource(src, concept, "clothing", concept, True, False))
             per_concept[concept] = cfg.object_images
             group[concept] = "clothing"
-    kept, rasters = _raster_cache(chosen, progress)
+    kept, rasters = _raster_cache(chosen, progress, getattr(cfg, "workers", 1))
     # animals: drop badge-like shapes (a circle or box behind the animal, emoji faces) and use
     # heads/faces only when a concept has fewer than 3 whole-animal sources
     keep = np.ones(len(kept), bool)
@@ -292,49 +309,76 @@ def _style_counts(n: int, group: str, styles: tuple[str, ...]) -> dict[str, int]
     return counts
 
 
-def render_objects(plan: ObjectPlan, cfg, progress: bool = True) -> dict[str, np.ndarray]:
-    """Render every object image of ``plan`` (deterministic per image)."""
+_SHARED: dict[str, Any] = {}  # what forked render workers read (set before the pool starts)
+
+
+def _render_concept(concept: str) -> dict[str, list]:
+    """All images of one concept (deterministic per image, so any process can render it)."""
     from .corpus import _seed_for
 
-    rows = defaultdict(list)
+    plan, cfg, work, by_concept = (_SHARED[k] for k in ("plan", "cfg", "work", "by_concept"))
+    rows: dict[str, list] = defaultdict(list)
+    aug = OBJECT_AUGMENT if cfg.augment else Augment.none()
+    zebra = concept == "zebra" and not by_concept.get("zebra")
+    idx = by_concept["horse"] if zebra else by_concept[concept]
+    styles = ("grayscale",) if zebra else tuple(cfg.object_styles)
+    grp = plan.concept_group[concept]
+    for style, n in _style_counts(plan.per_concept[concept], grp, styles).items():
+        for j in range(n):
+            rng = _seed_for(cfg.seed, "object", concept, style, j)
+            src_i = idx[(j + int(rng.integers(len(idx)))) % len(idx)] if j >= len(idx) else idx[j % len(idx)]
+            m = plan.sources[src_i]
+            img = _draw(work[src_i], style, rng, zebra)
+            if aug.hflip and rng.random() < 0.5:
+                img = img[:, ::-1]
+            img = np.pad(np.ascontiguousarray(img), 4)
+            if cfg.augment:
+                img = warp(img, rng, aug)
+            scale = rng.uniform(*aug.scale)
+            shift = tuple(rng.uniform(-aug.translate_px, aug.translate_px, size=2)) if aug.translate_px else (0.0, 0.0)
+            blur = rng.uniform(*aug.blur) if rng.random() < 0.5 else 0.0
+            out = frame_like_mnist(img, cfg.size, scale, shift, blur, box=OBJECT_BOX * cfg.size / 32, center="box")
+            rows["images"].append(out)
+            rows["captions"].append(object_caption(rng, concept, style, None if zebra else m.specific))
+            rows["concept"].append(concept)
+            rows["style"].append(style)
+            rows["source"].append(ZEBRA_SOURCE if zebra else m.source.kind)
+            rows["group"].append(grp)
+    return rows
+
+
+def render_objects(plan: ObjectPlan, cfg, progress: bool = True) -> dict[str, np.ndarray]:
+    """Render every object image of ``plan`` (deterministic per image; ``cfg.workers`` processes
+    render whole concepts, and the result does not depend on how many)."""
+    from PIL import Image
+
     by_concept: dict[str, list[int]] = defaultdict(list)
     for i, m in enumerate(plan.sources):
         by_concept[m.concept].append(i)
-    from PIL import Image
-
     work = [np.asarray(Image.fromarray(r, "RGBA").resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)) for r in plan.rasters]
-    total = sum(plan.per_concept.values())
-    bar = tqdm(total=total, desc="corpus objects", unit="img", disable=not progress)
-    aug = OBJECT_AUGMENT if cfg.augment else Augment.none()
-    for concept in sorted(plan.per_concept):
-        zebra = concept == "zebra" and not by_concept.get("zebra")
-        idx = by_concept["horse"] if zebra else by_concept[concept]
-        styles = ("grayscale",) if zebra else tuple(cfg.object_styles)
-        grp = plan.concept_group[concept]
-        for style, n in _style_counts(plan.per_concept[concept], grp, styles).items():
-            for j in range(n):
-                rng = _seed_for(cfg.seed, "object", concept, style, j)
-                src_i = idx[(j + int(rng.integers(len(idx)))) % len(idx)] if j >= len(idx) else idx[j % len(idx)]
-                m = plan.sources[src_i]
-                img = _draw(work[src_i], style, rng, zebra)
-                if aug.hflip and rng.random() < 0.5:
-                    img = img[:, ::-1]
-                img = np.pad(np.ascontiguousarray(img), 4)
-                if cfg.augment:
-                    img = warp(img, rng, aug)
-                scale = rng.uniform(*aug.scale)
-                shift = tuple(rng.uniform(-aug.translate_px, aug.translate_px, size=2)) if aug.translate_px else (0.0, 0.0)
-                blur = rng.uniform(*aug.blur) if rng.random() < 0.5 else 0.0
-                out = frame_like_mnist(img, cfg.size, scale, shift, blur, box=OBJECT_BOX * cfg.size / 32, center="box")
-                specific = None if zebra else m.specific
-                rows["images"].append(out)
-                rows["captions"].append(object_caption(rng, concept, style, specific))
-                rows["concept"].append(concept)
-                rows["style"].append(style)
-                rows["source"].append(ZEBRA_SOURCE if zebra else m.source.kind)
-                rows["group"].append(grp)
-                bar.update(1)
-    bar.close()
+    _SHARED.update(plan=plan, cfg=cfg, work=work, by_concept=by_concept)
+    concepts = sorted(plan.per_concept)
+    bar = tqdm(total=sum(plan.per_concept.values()), desc="corpus objects", unit="img", disable=not progress)
+    rows: dict[str, list] = defaultdict(list)
+    try:
+        if cfg.workers > 1 and len(concepts) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(cfg.workers) as pool:
+                parts = pool.imap(_render_concept, concepts)  # in order, so the result is the same
+                for part in parts:
+                    for k, v in part.items():
+                        rows[k] += v
+                    bar.update(len(part["images"]))
+        else:
+            for concept in concepts:
+                part = _render_concept(concept)
+                for k, v in part.items():
+                    rows[k] += v
+                bar.update(len(part["images"]))
+    finally:
+        _SHARED.clear()
+        bar.close()
     if not rows:
         return {k: np.zeros((0, cfg.size, cfg.size), np.uint8) if k == "images" else np.array([], dtype=str)
                 for k in ("images", "captions", "concept", "style", "source", "group")}

@@ -43,6 +43,8 @@ __all__ = [
     "minigen_gate",
     "synthetic_gain",
     "run_gates",
+    "REPORT_SPLITS",
+    "HOLDOUT_SIZE",
 ]
 
 DATASETS = ("mnist", "digits", "animal_mnist", "fashion_mnist")
@@ -89,10 +91,27 @@ def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> lis
     return [template.format(name=c.replace("_", " "), digit=i) for i, c in enumerate(classnames)]
 
 
-def _splits(name: str, seed: int = 0):
+#: where gates 2 and 3 report: the real ``test`` split, or ``holdout`` — real *train*-split images
+#: (at most :data:`HOLDOUT_SIZE`, a fixed draw) that no model or head trains on — for choosing
+#: between foundation-model variants without looking at test
+REPORT_SPLITS = ("test", "holdout")
+HOLDOUT_SIZE = 2000
+
+
+def _splits(name: str, seed: int = 0, report_on: str = "test"):
+    """The dataset's splits at 32 px. With ``report_on="holdout"``, ``test`` is replaced by a fixed
+    draw of train images and ``train`` keeps the rest (so few-shot probes never see the holdout)."""
+    from ..config import check_choice
     from ..data import load_dataset
 
-    return load_dataset(name, seed=seed).to_mini()
+    check_choice("report_on", report_on, REPORT_SPLITS)
+    splits = load_dataset(name, seed=seed).to_mini()
+    if report_on == "test":
+        return splits
+    perm = np.random.default_rng(20230).permutation(len(splits.train))
+    n = min(HOLDOUT_SIZE, len(perm) // 2)
+    return splits.replace(train=splits.train.subset(np.sort(perm[n:])),
+                          test=splits.train.subset(np.sort(perm[:n]), split="holdout"))
 
 
 # ------------------------------------------------------------------------------ MiniCLIP features
@@ -149,14 +168,16 @@ def zero_shot(model: torch.nn.Module, tokenizer: Callable, dataset: str, splits:
 
 
 def miniclip_gate(model: torch.nn.Module, tokenizer: Callable, datasets: Sequence[str] = DATASETS,
-                  shots: int = 16, seeds: Sequence[int] = (0, 1, 2), progress: bool = True) -> dict[str, Any]:
-    """Gate 2: zero-shot (template chosen on val) and a ``shots``-shot linear probe per dataset."""
+                  shots: int = 16, seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
+                  report_on: str = "test") -> dict[str, Any]:
+    """Gate 2: zero-shot (template chosen on val) and a ``shots``-shot linear probe per dataset,
+    reported on ``report_on`` (see :data:`REPORT_SPLITS`)."""
     from ..classifier import accuracy, linear_probe
     from ..data import kshot_indices
 
     out: dict[str, Any] = {"miniclip_zero_shot": {}, "linear_probe_16shot": {}, "zero_shot_detail": {}, "chance": {}}
     for name in tqdm(datasets, desc="gate 2", disable=not progress):
-        splits = _splits(name)
+        splits = _splits(name, report_on=report_on)
         feats = {s: image_features(model, splits[s].images) for s in ("train", "val", "test")}
         zs = zero_shot(model, tokenizer, name, splits, feats)
         probes = []
@@ -300,7 +321,8 @@ def _ceiling_images(corpus: Any, classes: Sequence[str], style: str, n: int, see
 
 def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datasets: Sequence[str] = DATASETS,
                    seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
-                   head_cfg: Any = None, corpus: Any = None, progress: bool = True) -> dict[str, Any]:
+                   head_cfg: Any = None, corpus: Any = None, progress: bool = True,
+                   report_on: str = "test") -> dict[str, Any]:
     """Gate 3: test accuracy of the zero-shot head tuned on MiniGen images minus zero-shot, per seed.
 
     Classifier tuning is the paper's (:func:`synthrec_core.classifier.tune_head`, default
@@ -308,7 +330,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     the real validation split. Each seed generates its own ``n_per_class`` images per class.
     With ``corpus``, the same tuning on ``n_per_class`` *corpus* images per class in the style
     the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
-    training data perfectly could offer.
+    training data perfectly could offer. ``report_on="holdout"`` measures all of it on held-out
+    train images instead of test (:data:`REPORT_SPLITS`), for model selection.
     """
     from ..classifier import HeadConfig, ZeroShotHead, accuracy, tune_head
 
@@ -319,7 +342,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     log_scale = float(model.logit_scale.detach())
     summary = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v)), "seeds": list(seeds), "by_seed": [float(g) for g in v]}
     for name in datasets:
-        splits = _splits(name)
+        splits = _splits(name, report_on=report_on)
         classes = list(splits.train.classnames)
         feats = {s: image_features(model, splits[s].images) for s in ("val", "test")}
         val = (feats["val"], splits.val.labels)

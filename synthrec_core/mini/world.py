@@ -30,6 +30,7 @@ __all__ = [
     "gate_table",
     "gate_summary",
     "miniclip_ablation_table",
+    "select_miniclip",
 ]
 
 #: issue 3's gate thresholds
@@ -262,6 +263,28 @@ def gate_summary(table: pd.DataFrame, profile: str) -> str:
         lines.append(f"- **Gate {gate}**: {verdict}. Holds: {', '.join(held) or 'none'}. "
                      f"Fails: {', '.join(failed) or 'none'}.")
     return "\n".join(lines)
+
+
+def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Choose a MiniCLIP variant from gate results measured on held-out data (never test).
+
+    ``variants`` maps a name to gate-2/3 results (``miniclip_zero_shot``, ``linear_probe_16shot``,
+    ``synthetic_gain``). The rule, fixed before looking: a variant must pass gate 2 on every
+    dataset; among those, the most datasets passing gate 3 wins, then the larger mean gain.
+    Returns the choice (None if no variant passes gate 2) and each variant's score.
+    """
+    if not variants:
+        raise ValueError("select_miniclip needs at least one variant")
+    scores = {}
+    for name, res in variants.items():
+        table = gate_table({k: res[k] for k in ("miniclip_zero_shot", "linear_probe_16shot", "synthetic_gain")})
+        g2, g3 = table[table.gate.str.startswith("2")], table[table.gate.str.startswith("3")]
+        scores[name] = {"gate2_all": bool(g2.holds.all()), "gate2_failed": g2[~g2.holds].dataset.tolist(),
+                        "gate3_datasets": int(g3.holds.sum()), "mean_gain": float(g3.measured.mean())}
+    eligible = [n for n, s in scores.items() if s["gate2_all"]]
+    chosen = max(eligible, key=lambda n: (scores[n]["gate3_datasets"], scores[n]["mean_gain"])) if eligible else None
+    return {"chosen": chosen, "rule": "gate 2 on all datasets; then most gate-3 datasets; then mean gain",
+            "scores": scores}
 
 
 def miniclip_ablation_table(profile: str = "mini") -> pd.DataFrame | None:
