@@ -212,3 +212,22 @@ def test_select_miniclip_needs_gate2_then_counts_gate3():
     assert select_miniclip({"b": variants["b"]})["chosen"] is None
     with pytest.raises(ValueError):
         select_miniclip({})
+
+
+def test_ablation_and_selection_tables(tmp_path, monkeypatch):
+    import json
+
+    from synthrec_core.mini.world import miniclip_ablation_table
+
+    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
+    assert miniclip_ablation_table("mini") is None and miniclip_ablation_table("mini", "holdout") is None
+    g = {"mean": 0.02, "std": 0.01, "seeds": [0, 1, 2]}
+    variant = {"miniclip_zero_shot": {"mnist": 0.9}, "linear_probe_16shot": {"mnist": 0.95},
+               "synthetic_gain": {"mnist": g}, "synthetic_ceiling": {"mnist": g}}
+    (tmp_path / "mini" / "miniclip_selection.json").write_text(json.dumps(
+        {"variants": {"a": variant, "b": variant}, "selection": {"chosen": "b"}}))
+    table = miniclip_ablation_table("mini", "holdout")
+    assert list(table.index.get_level_values(0)) == ["a", "b (chosen)"]
+    assert table["gain > spread"].all() and table.loc[("a", "mnist"), "zero-shot"] == 90.0
+    with pytest.raises(ConfigError):
+        miniclip_ablation_table("mini", "val")

@@ -287,22 +287,29 @@ def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "scores": scores}
 
 
-def miniclip_ablation_table(profile: str = "mini") -> pd.DataFrame | None:
-    """``results/<profile>/miniclip_ablation.json`` (written by ``scripts/miniclip_ablation.py``)
-    as one row per (variant, dataset), in percent; None if the script has not run."""
+def miniclip_ablation_table(profile: str = "mini", report_on: str = "test") -> pd.DataFrame | None:
+    """What ``scripts/miniclip_ablation.py`` wrote, one row per (variant, dataset), in percent:
+    ``results/<profile>/miniclip_ablation.json`` (measured on test) or, with
+    ``report_on="holdout"``, ``miniclip_selection.json`` (measured on held-out train images, with
+    the variant :func:`select_miniclip` chose marked). None if the script has not run."""
     import json
 
+    from ..config import check_choice
     from ..paths import results_dir
+    from .evaluate import REPORT_SPLITS
 
-    path = results_dir(profile) / "miniclip_ablation.json"
+    check_choice("report_on", report_on, REPORT_SPLITS)
+    path = results_dir(profile) / ("miniclip_ablation.json" if report_on == "test" else "miniclip_selection.json")
     if not path.exists():
         return None
     data = json.loads(path.read_text())
+    chosen = data.get("selection", {}).get("chosen")
     rows = []
     for variant, r in data["variants"].items():
+        label = f"{variant} (chosen)" if variant == chosen else variant
         for d in r["miniclip_zero_shot"]:
             g, c = r["synthetic_gain"][d], r["synthetic_ceiling"][d]
-            rows.append({"MiniCLIP": variant, "dataset": d, "zero-shot": 100 * r["miniclip_zero_shot"][d],
+            rows.append({"MiniCLIP": label, "dataset": d, "zero-shot": 100 * r["miniclip_zero_shot"][d],
                          "16-shot probe": 100 * r["linear_probe_16shot"][d],
                          "MiniGen gain": f"{100 * g['mean']:+.2f} ± {100 * g['std']:.2f}",
                          "corpus ceiling": f"{100 * c['mean']:+.2f} ± {100 * c['std']:.2f}",
