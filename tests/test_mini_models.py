@@ -77,6 +77,22 @@ def test_minigen_tiny_run_lowers_loss(shapes_corpus, tmp_path):
     assert _mean(rows, slice(-10, None)) < _mean(rows, slice(0, 10))
 
 
+def test_minigen_trains_and_samples_at_the_corpus_resolution(shapes_corpus, tmp_path):
+    from synthrec_core.mini.train import MiniGenConfig, minigen_from_checkpoint, train_minigen
+
+    with np.load(shapes_corpus) as z:
+        small = {k: z[k] for k in z.files}
+    small["images"] = small["images"].reshape(-1, 16, 2, 16, 2).mean((2, 4)).astype(np.uint8)
+    path = tmp_path / "corpus16.npz"
+    np.savez(path, **small)
+    run = train_minigen(MiniGenConfig(corpus=str(path), steps=2, warmup_steps=0, batch_size=8, progress=False,
+                                     out_dir=str(tmp_path / "g16")))
+    pipe = minigen_from_checkpoint(run)
+    assert pipe.unet.config.sample_size == 8  # space-to-depth: 16 px -> 8 x 8
+    out = pipe("a ring shape", num_inference_steps=2, output_type="np", generator=torch.Generator().manual_seed(0))
+    assert out.images.shape == (1, 16, 16, 1)
+
+
 def test_fold_text_norm_is_exact():
     from synthrec_core.mini.minigen import make_unet
     from synthrec_core.mini.train import _fold_text_norm

@@ -205,7 +205,7 @@ def _pipe_key(pipe: Any) -> str:
 
 def generate_class_images(pipe: Any, prompts: Sequence[str], n_per_class: int, seed: int = 0, steps: int = 20,
                           guidance_scale: float = 3.0, batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """uint8 [C, n, 32, 32]: ``n`` images per prompt; image j of every prompt uses seed ``seed*100003 + j``
+    """uint8 [C, n, H, W] (32 x 32 for the shipped MiniGen): ``n`` images per prompt; image j of every prompt uses seed ``seed*100003 + j``
     (so same-seed images of different prompts share their starting noise). Cached by content."""
     key = stable_hash({"pipe": _pipe_key(pipe), "prompts": list(prompts), "n": n_per_class, "seed": seed,
                        "steps": steps, "cfg": guidance_scale})
@@ -213,7 +213,10 @@ def generate_class_images(pipe: Any, prompts: Sequence[str], n_per_class: int, s
     if path.exists():
         return np.load(path)
     jobs = [(c, j) for c in range(len(prompts)) for j in range(n_per_class)]
-    out = np.zeros((len(prompts), n_per_class, 32, 32), np.uint8)
+    from .minigen import PATCH
+
+    side = pipe.unet.config.sample_size * PATCH  # 32 px (16 px for a MiniGen trained at 16)
+    out = np.zeros((len(prompts), n_per_class, side, side), np.uint8)
     for i in tqdm(range(0, len(jobs), batch_size), desc="MiniGen samples", disable=not progress):
         chunk = jobs[i : i + batch_size]
         gens = [torch.Generator().manual_seed(seed * 100003 + j) for _, j in chunk]

@@ -195,8 +195,8 @@ class MiniGenPipeline(DiffusionPipeline):
         prompt: str | list[str] | None = None,
         image: Any = None,
         strength: float = 0.8,
-        height: int = 32,
-        width: int = 32,
+        height: int | None = None,
+        width: int | None = None,
         num_inference_steps: int = 25,
         guidance_scale: float = 3.0,
         negative_prompt: str | list[str] | None = None,
@@ -219,6 +219,8 @@ class MiniGenPipeline(DiffusionPipeline):
             raise ValueError("prompt is required (use '' for unconditional samples)")
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type={output_type!r}; choose 'pil', 'np' or 'pt'")
+        side = self.unet.config.sample_size * PATCH  # the resolution the UNet was trained at
+        height, width = height or side, width or side
         if height % 8 or width % 8:
             raise ValueError(f"height and width must be multiples of 8, got {height}x{width}")
         if not 0.0 <= strength <= 1.0:

@@ -548,7 +548,7 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
     cap_idx = torch.from_numpy(emb["inverse"])
     images = torch.from_numpy(corpus.images)
 
-    unet = make_unet(cfg.arch)
+    unet = make_unet(cfg.arch, image_size=int(images.shape[-1]))  # the corpus resolution (32; 16 to compare)
     sched = make_scheduler()
     ac = sched.alphas_cumprod.float()
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
