@@ -30,7 +30,6 @@ from synthrec_core.mini import evaluate, world
 from synthrec_core.mini.corpus import build_corpus, corpus_preset, load_corpus
 from synthrec_core.mini.train import MINICLIP_PRESETS, load_miniclip_run, train_miniclip
 from synthrec_core.models import load_clip, load_generator
-from synthrec_core.paths import results_dir
 from synthrec_core.utils import atomic_write_json
 
 #: MiniCLIP's mini recipe (``MINICLIP_PRESETS["mini"]``, trained ``--steps``) with these changes;
@@ -60,7 +59,7 @@ def main() -> None:
     corpus = load_corpus(build_corpus(corpus_cfg))
     pipe = load_generator("minigen", scheduler="dpm")
     out: dict = {"n_per_class": args.n_per_class, "seeds": args.seeds, "report_on": args.report_on, "variants": {}}
-    target = results_dir("mini") / ("miniclip_ablation.json" if args.report_on == "test" else "miniclip_selection.json")
+    target = world.ablation_results_path("mini", args.report_on)
     for name in args.variants:
         if name == "shipped":
             model, _, tok = load_clip("MiniCLIP-CNN", "mini")

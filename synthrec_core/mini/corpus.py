@@ -33,7 +33,7 @@ from ..config import Config, check
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, atomic_write_json, stable_hash
 from .corpus_fonts import FontFace, discover_fonts
-from .corpus_render import Augment, frame_like_mnist, render_glyph, set_stroke_width, stroke_width, warp
+from .corpus_render import Augment, frame_like_mnist, ordered_map, render_glyph, set_stroke_width, stroke_width, warp
 from .corpus_text import DIGIT_WORDS, digit_caption, letter_caption
 
 __all__ = [
@@ -280,17 +280,9 @@ def _render_glyph_part(jobs: list[_GlyphJob], cfg: CorpusConfig, progress: bool,
     chunks = [(jobs[i: i + chunk], cfg) for i in range(0, len(jobs), chunk)]
     bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress or not jobs)
     results = []
-    if cfg.workers > 1 and len(chunks) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(cfg.workers) as pool:
-            for res in pool.imap(_render_chunk, chunks):
-                results.append(res)
-                bar.update(len(res))
-    else:
-        for c in chunks:
-            results.append(_render_chunk(c))
-            bar.update(len(c[0]))
+    for res in ordered_map(_render_chunk, chunks, cfg.workers):
+        results.append(res)
+        bar.update(len(res))
     bar.close()
     rows = [r for res in results for r in res]
     return {

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, stable_hash
-from .corpus_render import Augment, frame_like_mnist, warp
+from .corpus_render import Augment, frame_like_mnist, ordered_map, warp
 from .corpus_sources import ANIMAL_CONCEPTS, CLOTHING_CONCEPTS, DOWNSTREAM_CONCEPTS, MappedSource, cached_map_sources
 from .corpus_text import object_caption
 
@@ -153,21 +153,8 @@ def _raster_cache(sources: list[MappedSource], progress: bool, workers: int = 1)
     missing = [i for i, f in enumerate(files) if not f.exists()]
     paths = [sources[i].source.path for i in missing]
     bar = tqdm(total=len(missing), desc="rasterise clip-art", disable=not progress or not missing, leave=False)
-    if workers > 1 and len(missing) > workers:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
-            made = []
-            for r in pool.imap(rasterize, paths, chunksize=8):
-                made.append(r)
-                bar.update(1)
-    else:
-        made = []
-        for p in paths:
-            made.append(rasterize(p))
-            bar.update(1)
-    bar.close()
-    for i, r in zip(missing, made):
+    for i, r in zip(missing, ordered_map(rasterize, paths, workers, chunksize=8)):
+        bar.update(1)
         if r is None:
             data = _EMPTY_PNG
         else:
@@ -175,6 +162,7 @@ def _raster_cache(sources: list[MappedSource], progress: bool, workers: int = 1)
             Image.fromarray(r, "RGBA").save(buf, format="PNG")
             data = buf.getvalue()
         atomic_write_bytes(files[i], data)
+    bar.close()
     kept, rows = [], []
     for m, f in zip(sources, files):
         data = f.read_bytes()
@@ -361,21 +349,10 @@ def render_objects(plan: ObjectPlan, cfg, progress: bool = True) -> dict[str, np
     bar = tqdm(total=sum(plan.per_concept.values()), desc="corpus objects", unit="img", disable=not progress)
     rows: dict[str, list] = defaultdict(list)
     try:
-        if cfg.workers > 1 and len(concepts) > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(cfg.workers) as pool:
-                parts = pool.imap(_render_concept, concepts)  # in order, so the result is the same
-                for part in parts:
-                    for k, v in part.items():
-                        rows[k] += v
-                    bar.update(len(part["images"]))
-        else:
-            for concept in concepts:
-                part = _render_concept(concept)
-                for k, v in part.items():
-                    rows[k] += v
-                bar.update(len(part["images"]))
+        for part in ordered_map(_render_concept, concepts, cfg.workers):
+            for k, v in part.items():
+                rows[k] += v
+            bar.update(len(part["images"]))
     finally:
         _SHARED.clear()
         bar.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -31,7 +32,21 @@ __all__ = [
     "warp",
     "frame_like_mnist",
     "center_of_mass",
+    "ordered_map",
 ]
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int = 1, chunksize: int = 1) -> Iterator[Any]:
+    """``fn`` over ``items``, results in input order: in ``workers`` forked processes when
+    ``workers > 1`` and there is more than one item, else in this process. Every corpus part
+    renders through this, so the result never depends on the number of workers."""
+    if workers > 1 and len(items) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(fn, items, chunksize)
+    else:
+        yield from map(fn, items)
 
 
 @dataclasses.dataclass(frozen=True)

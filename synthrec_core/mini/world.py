@@ -31,6 +31,7 @@ __all__ = [
     "gate_summary",
     "miniclip_ablation_table",
     "select_miniclip",
+    "ablation_results_path",
 ]
 
 #: issue 3's gate thresholds
@@ -287,6 +288,16 @@ def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "scores": scores}
 
 
+def ablation_results_path(profile: str = "mini", report_on: str = "test") -> Path:
+    """Where ``scripts/miniclip_ablation.py`` writes: ``miniclip_ablation.json`` (test) or
+    ``miniclip_selection.json`` (held-out train images, with the choice)."""
+    from ..paths import results_dir
+    from .evaluate import REPORT_SPLITS
+
+    check_choice("report_on", report_on, REPORT_SPLITS)
+    return results_dir(profile) / ("miniclip_ablation.json" if report_on == "test" else "miniclip_selection.json")
+
+
 def miniclip_ablation_table(profile: str = "mini", report_on: str = "test") -> pd.DataFrame | None:
     """What ``scripts/miniclip_ablation.py`` wrote, one row per (variant, dataset), in percent:
     ``results/<profile>/miniclip_ablation.json`` (measured on test) or, with
@@ -294,12 +305,7 @@ def miniclip_ablation_table(profile: str = "mini", report_on: str = "test") -> p
     the variant :func:`select_miniclip` chose marked). None if the script has not run."""
     import json
 
-    from ..config import check_choice
-    from ..paths import results_dir
-    from .evaluate import REPORT_SPLITS
-
-    check_choice("report_on", report_on, REPORT_SPLITS)
-    path = results_dir(profile) / ("miniclip_ablation.json" if report_on == "test" else "miniclip_selection.json")
+    path = ablation_results_path(profile, report_on)
     if not path.exists():
         return None
     data = json.loads(path.read_text())
