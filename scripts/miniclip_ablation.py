@@ -13,7 +13,7 @@ MiniGen samples are shared by all variants (cached by content).
 
 ``--report-on holdout`` is how a variant is *chosen*: every number is measured on real train-split
 images that no model or head trains on (:data:`synthrec_core.mini.evaluate.REPORT_SPLITS`), and
-:func:`synthrec_core.mini.world.select_miniclip` applies gates 2 and 3 to them. Writes
+:func:`synthrec_core.mini.world.select_variant` applies gates 2 and 3 to them. Writes
 ``results/mini/miniclip_ablation.json`` (test) or ``miniclip_selection.json`` (holdout, with the
 choice) and prints one row per (variant, dataset).
 """
@@ -59,7 +59,7 @@ def main() -> None:
     corpus = load_corpus(build_corpus(corpus_cfg))
     pipe = load_generator("minigen", scheduler="dpm")
     out: dict = {"n_per_class": args.n_per_class, "seeds": args.seeds, "report_on": args.report_on, "variants": {}}
-    target = world.ablation_results_path("mini", args.report_on)
+    target = world.selection_results_path("miniclip", "mini", args.report_on)
     for name in args.variants:
         if name == "shipped":
             model, _, tok = load_clip("MiniCLIP-CNN", "mini")
@@ -82,7 +82,7 @@ def main() -> None:
                   f"ceiling {100 * c['mean']:+.2f} ± {100 * c['std']:.2f}", flush=True)
         atomic_write_json(target, out)
     if args.report_on == "holdout":
-        out["selection"] = world.select_miniclip(out["variants"])
+        out["selection"] = world.select_variant(out["variants"])
         atomic_write_json(target, out)
         print("selection:", json.dumps(out["selection"], indent=1))
     print(json.dumps({v: {d: round(100 * r["synthetic_gain"][d]["mean"], 2) for d in evaluate.DATASETS}

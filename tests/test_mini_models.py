@@ -210,8 +210,8 @@ def test_holdout_splits_come_from_train_and_are_disjoint():
         _splits("digits", report_on="validation")
 
 
-def test_select_miniclip_needs_gate2_then_counts_gate3():
-    from synthrec_core.mini.world import select_miniclip
+def test_select_variant_needs_gate2_then_counts_gate3():
+    from synthrec_core.mini.world import select_variant
 
     def res(zs, gains):
         names = ("mnist", "digits", "animal_mnist", "fashion_mnist")
@@ -222,28 +222,146 @@ def test_select_miniclip_needs_gate2_then_counts_gate3():
                 "b": res((0.9, 0.9, 0.34, 0.5), (0.02, 0.02, 0.02, 0.02)),     # best gains, fails gate 2
                 "c": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.01, -0.02)),     # gate 2 ok, gate 3 on 3
                 "d": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.006, -0.03))}    # as c, smaller mean gain
-    out = select_miniclip(variants)
+    out = select_variant(variants)
     assert out["chosen"] == "c"
     assert out["scores"]["b"]["gate2_failed"] == ["animal_mnist"] and out["scores"]["c"]["gate3_datasets"] == 3
-    assert select_miniclip({"b": variants["b"]})["chosen"] is None
+    assert select_variant({"b": variants["b"]})["chosen"] is None
     with pytest.raises(ValueError):
-        select_miniclip({})
+        select_variant({})
 
 
 def test_ablation_and_selection_tables(tmp_path, monkeypatch):
     import json
 
-    from synthrec_core.mini.world import miniclip_ablation_table
+    from synthrec_core.mini.world import selection_table
 
     monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
-    assert miniclip_ablation_table("mini") is None and miniclip_ablation_table("mini", "holdout") is None
+    assert selection_table("miniclip", "mini") is None and selection_table("miniclip", "mini", "holdout") is None
     g = {"mean": 0.02, "std": 0.01, "seeds": [0, 1, 2]}
     variant = {"miniclip_zero_shot": {"mnist": 0.9}, "linear_probe_16shot": {"mnist": 0.95},
                "synthetic_gain": {"mnist": g}, "synthetic_ceiling": {"mnist": g}}
     (tmp_path / "mini" / "miniclip_selection.json").write_text(json.dumps(
         {"variants": {"a": variant, "b": variant}, "selection": {"chosen": "b"}}))
-    table = miniclip_ablation_table("mini", "holdout")
+    table = selection_table("miniclip", "mini", "holdout")
     assert list(table.index.get_level_values(0)) == ["a", "b (chosen)"]
     assert table["gain > spread"].all() and table.loc[("a", "mnist"), "zero-shot"] == 90.0
     with pytest.raises(ConfigError):
-        miniclip_ablation_table("mini", "val")
+        selection_table("miniclip", "mini", "val")
+    # gate-3 recipes carry no corpus ceiling
+    recipe = {k: v for k, v in variant.items() if k != "synthetic_ceiling"}
+    (tmp_path / "mini" / "gate3_recipe.json").write_text(json.dumps({"variants": {"paper CT": recipe}}))
+    table = selection_table("gate3_recipe", "mini")
+    assert table.index.names == ["recipe", "dataset"] and "corpus ceiling" not in table.columns
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(shapes_corpus, tmp_path_factory):
+    from synthrec_core.mini.train import MiniGenConfig, minigen_from_checkpoint, train_minigen
+
+    run = train_minigen(MiniGenConfig(corpus=shapes_corpus, steps=2, warmup_steps=0, batch_size=8, progress=False,
+                                      out_dir=str(tmp_path_factory.mktemp("gen"))))
+    return minigen_from_checkpoint(run)
+
+
+def test_class_images_grow_their_cache_bit_identically(tiny_pipe, tmp_path, monkeypatch):
+    import shutil
+
+    from synthrec_core.mini.evaluate import generate_class_images
+    from synthrec_core.paths import cache_dir
+
+    monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path))
+    gen = lambda prompts, n: generate_class_images(tiny_pipe, prompts, n, seed=1, steps=2, batch_size=4, progress=False)
+    prompts = ["a ring shape", "a bar shape"]
+    small = gen(prompts, 3)
+    grown = gen(prompts, 5)  # generates images 3 and 4 only, in other batches
+    assert grown.shape == (2, 5, 32, 32) and grown.dtype == np.uint8
+    assert (grown[:, :3] == small).all() and (gen(prompts, 2) == small[:, :2]).all()
+    shutil.rmtree(cache_dir() / "mini" / "gate_samples")
+    assert (gen(prompts, 5) == grown).all()  # from scratch == grown
+    # per-image prompts: image j of a class uses prompts[c][j % len]
+    varied = gen([["a ring shape", "a white cross on black"], ["a bar shape"]], 5)
+    assert (varied[1] == grown[1]).all() and (varied[0, ::2] == grown[0, ::2]).all()
+    assert not (varied[0, 1::2] == grown[0, 1::2]).all()
+    for bad in ([], [[]], ["a ring", ""]):
+        with pytest.raises(ConfigError):
+            gen(bad, 2)
+    with pytest.raises(ConfigError):
+        gen(prompts, 0)
+
+
+def test_gate3_prompts_add_language_enhanced_sentences():
+    from synthrec_core.mini.evaluate import GEN_PROMPTS, gate3_prompts
+
+    classes = ["dog", "cat"]
+    assert gate3_prompts("animal_mnist", classes) == [[GEN_PROMPTS["animal_mnist"].format(name=c)] for c in classes]
+    le = gate3_prompts("animal_mnist", classes, le=6)
+    assert [len(p) for p in le] == [6, 6] and all(len(set(p)) == 6 for p in le)
+    assert le[0][0] == GEN_PROMPTS["animal_mnist"].format(name="dog") and all("cat" in p or "Felis" in p for p in le[1][1:3])
+    assert gate3_prompts("animal_mnist", classes, le=6, seed=0) == le
+    with pytest.raises(ConfigError):
+        gate3_prompts("animal_mnist", classes, le=-1)
+
+
+@pytest.mark.parametrize("bad", [{"cf_pool": 16}, {"cf_pool": -1}, {"cf_pool": 2.5}])
+def test_synthetic_gain_rejects_a_bad_filter_pool(bad):
+    from synthrec_core.mini.evaluate import synthetic_gain
+
+    with pytest.raises(ConfigError):
+        synthetic_gain(None, None, None, n_per_class=16, **bad)
+
+
+def test_selection_results_paths(tmp_path, monkeypatch):
+    from synthrec_core.mini.world import selection_results_path
+
+    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
+    names = {(k, r): selection_results_path(k, "mini", r).name for k in ("miniclip", "gate3_recipe") for r in ("test", "holdout")}
+    assert names == {("miniclip", "test"): "miniclip_ablation.json", ("miniclip", "holdout"): "miniclip_selection.json",
+                     ("gate3_recipe", "test"): "gate3_recipe.json", ("gate3_recipe", "holdout"): "gate3_recipe_selection.json"}
+    with pytest.raises(ConfigError):
+        selection_results_path("minigen")
+
+
+def test_stroke_words_describe_the_measured_stroke_weight():
+    from types import SimpleNamespace
+
+    from synthrec_core.mini.train import stroke_word_captions
+
+    imgs = np.zeros((4, 32, 32), np.uint8)
+    imgs[0, 6:26, 15:17] = 255  # 2 px bar: thin
+    imgs[1, 6:26, 14:18] = 255  # 4 px bar: very bold
+    imgs[2, 6:26, 15:18] = 255  # 3 px bar: bold
+    imgs[3, 6:26, 14:18] = 255  # not typography: unchanged
+    corpus = SimpleNamespace(images=imgs, captions=np.array(["a 1", "a 1", "a 1", "a bar"]),
+                             group=np.array(["digit", "letter", "digit", "object"]))
+    assert list(stroke_word_captions(corpus)) == ["a 1 in thin strokes", "a 1 in very bold strokes",
+                                                  "a 1 in bold strokes", "a bar"]
+
+
+def test_gate3_recipes_map_to_synthetic_gain_arguments():
+    from synthrec_core.classifier import HeadConfig
+    from synthrec_core.mini.evaluate import GATE3_RECIPES, GEN_PROMPTS, gate3_kwargs
+
+    assert gate3_kwargs("paper CT") == {}
+    kw = gate3_kwargs("bold, CT batch 32")
+    assert kw["head_cfg"] == HeadConfig(batch_size=32)
+    assert kw["gen_prompts"] == {d: GEN_PROMPTS[d] + " in bold strokes" for d in ("mnist", "digits")}
+    assert all(isinstance(gate3_kwargs(name), dict) for name in GATE3_RECIPES)
+    for bad in ("paper", {"strokes": "bold"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}}):
+        with pytest.raises(ConfigError):
+            gate3_kwargs(bad)
+
+
+def test_export_minigen_replaces_weights_but_keeps_card_and_logs(shapes_corpus, tmp_path):
+    from synthrec_core.mini.train import MiniGenConfig, export_minigen, train_minigen
+
+    run = train_minigen(MiniGenConfig(corpus=shapes_corpus, steps=2, warmup_steps=0, batch_size=8, progress=False,
+                                      out_dir=str(tmp_path / "g")))
+    out = tmp_path / "weights"
+    export_minigen(run / "checkpoint.pt", out)
+    (out / "README.md").write_text("card")
+    (out / "loss_1.csv").write_text("step,loss\n")
+    first = (out / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    export_minigen(run / "checkpoint.pt", out, fp16=False)
+    assert (out / "README.md").read_text() == "card" and (out / "loss_1.csv").exists()
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() != first  # fp32 now
+    assert not (out.parent / "weights.tmp").exists()

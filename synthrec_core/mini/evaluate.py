@@ -41,6 +41,10 @@ __all__ = [
     "miniclip_gate",
     "generate_class_images",
     "minigen_gate",
+    "gate3_prompts",
+    "GATE3_RECIPES",
+    "gate3_kwargs",
+    "recipe_prompts",
     "synthetic_gain",
     "run_gates",
     "REPORT_SPLITS",
@@ -84,6 +88,50 @@ GEN_PROMPTS: dict[str, str] = {
 #: the corpus style each of those prompts names (the gate-3 ceiling tunes on corpus images of it)
 GEN_STYLES: dict[str, str] = {"mnist": "handwritten", "digits": "handwritten", "animal_mnist": "silhouette",
                               "fashion_mnist": "grayscale"}
+
+
+#: gate-3 recipes (how the synthetic set is made and the head tuned), chosen between on held-out
+#: data by ``scripts/gate3_recipe.py``: ``stroke`` names a stroke weight in the digit prompts
+#: (MiniGen learns the words from its captions, ``train.STROKE_WORDS``), ``head`` overrides
+#: :class:`~synthrec_core.classifier.HeadConfig` fields, ``le`` / ``cf_pool`` / ``n_per_class``
+#: as in :func:`synthetic_gain`. "paper CT" is the paper's recipe as is. The paper's CT takes
+#: about 470 steps on CIFAR-10 (8,000 kept images, batch 512, 30 epochs); at 320 images per set,
+#: batch 512 takes 30, batch 32 takes 300.
+GATE3_RECIPES: dict[str, dict[str, Any]] = {
+    "paper CT": {},
+    "CT batch 32": {"head": {"batch_size": 32}},
+    "bold, paper CT": {"stroke": "bold"},
+    "bold, CT batch 32": {"stroke": "bold", "head": {"batch_size": 32}},
+    "very bold, paper CT": {"stroke": "very bold"},
+    "very bold, CT batch 32": {"stroke": "very bold", "head": {"batch_size": 32}},
+}
+_RECIPE_KEYS = ("stroke", "head", "le", "cf_pool", "n_per_class")
+
+
+def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
+    """:func:`synthetic_gain` keyword arguments of a :data:`GATE3_RECIPES` entry (or its name)."""
+    from ..classifier import HeadConfig
+    from ..config import ConfigError, check_choice
+
+    if isinstance(recipe, str):
+        check_choice("gate3 recipe", recipe, GATE3_RECIPES)
+        recipe = GATE3_RECIPES[recipe]
+    unknown = sorted(set(recipe) - set(_RECIPE_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown gate-3 recipe field(s) {unknown}; expected some of {list(_RECIPE_KEYS)}")
+    out: dict[str, Any] = {k: recipe[k] for k in ("le", "cf_pool", "n_per_class") if k in recipe}
+    if recipe.get("head"):
+        out["head_cfg"] = HeadConfig(**recipe["head"])
+    if recipe.get("stroke"):
+        check_choice("stroke", recipe["stroke"], ("thin", "bold", "very bold"))
+        out["gen_prompts"] = {d: f"{GEN_PROMPTS[d]} in {recipe['stroke']} strokes" for d in ("mnist", "digits")}
+    return out
+
+
+def recipe_prompts(recipe: str | dict[str, Any]) -> dict[str, str]:
+    """MiniGen's prompt template per dataset under a gate-3 recipe (:data:`GEN_PROMPTS` with the
+    recipe's overrides)."""
+    return {**GEN_PROMPTS, **gate3_kwargs(recipe).get("gen_prompts", {})}
 
 
 def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> list[str]:
@@ -203,31 +251,60 @@ def _pipe_key(pipe: Any) -> str:
                         "max_length": pipe.config.max_length})
 
 
-def generate_class_images(pipe: Any, prompts: Sequence[str], n_per_class: int, seed: int = 0, steps: int = 20,
-                          guidance_scale: float = 3.0, batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """uint8 [C, n, H, W] (32 x 32 for the shipped MiniGen): ``n`` images per prompt; image j of every prompt uses seed ``seed*100003 + j``
-    (so same-seed images of different prompts share their starting noise). Cached by content."""
-    key = stable_hash({"pipe": _pipe_key(pipe), "prompts": list(prompts), "n": n_per_class, "seed": seed,
-                       "steps": steps, "cfg": guidance_scale})
+def _class_prompt_lists(prompts: Sequence[str | Sequence[str]]) -> list[list[str]]:
+    """One non-empty list of prompts per class (a plain string is a one-prompt list)."""
+    from ..config import check
+
+    check(len(prompts) > 0, "prompts must name at least one class")
+    lists = [[p] if isinstance(p, str) else list(p) for p in prompts]
+    for c, ps in enumerate(lists):
+        check(len(ps) > 0 and all(isinstance(p, str) and p.strip() for p in ps),
+              f"class {c}: prompts must be non-empty strings, got {ps!r}")
+    return lists
+
+
+def generate_class_images(pipe: Any, prompts: Sequence[str | Sequence[str]], n_per_class: int, seed: int = 0,
+                          steps: int = 20, guidance_scale: float = 3.0, batch_size: int = 32,
+                          progress: bool = True) -> np.ndarray:
+    """uint8 [C, n, H, W] (32 x 32 for the shipped MiniGen): ``n`` images per class.
+
+    ``prompts[c]`` is one prompt or a list of them (language enhancement): image j of class c
+    gets ``prompts[c][j % len(prompts[c])]`` and seed ``seed*100003 + j`` (so same-seed images
+    of different classes share their starting noise). Images are made in fixed blocks of
+    ``batch_size`` consecutive images of one class, so image j never depends on ``n``: the cache
+    (keyed by content) grows; a smaller request slices it and a larger one makes only the
+    missing blocks, bit-identical to making all at once.
+    """
+    from ..config import check
+
+    check(isinstance(n_per_class, int) and n_per_class >= 1, f"n_per_class={n_per_class!r} must be an int >= 1")
+    check(isinstance(batch_size, int) and batch_size >= 1, f"batch_size={batch_size!r} must be an int >= 1")
+    lists = _class_prompt_lists(prompts)
+    key = stable_hash({"pipe": _pipe_key(pipe), "prompts": lists if any(len(ps) > 1 for ps in lists) else [ps[0] for ps in lists],
+                       "seed": seed, "steps": steps, "cfg": guidance_scale, "block": batch_size})
     path = cache_dir() / "mini" / "gate_samples" / f"{key}.npy"
-    if path.exists():
-        return np.load(path)
-    jobs = [(c, j) for c in range(len(prompts)) for j in range(n_per_class)]
+    have = np.load(path) if path.exists() else None
+    if have is not None and have.shape[1] >= n_per_class:
+        return have[:, :n_per_class]
     from .minigen import PATCH
 
     side = pipe.unet.config.sample_size * PATCH  # 32 px (16 px for a MiniGen trained at 16)
-    out = np.zeros((len(prompts), n_per_class, side, side), np.uint8)
-    for i in tqdm(range(0, len(jobs), batch_size), desc="MiniGen samples", disable=not progress):
-        chunk = jobs[i : i + batch_size]
-        gens = [torch.Generator().manual_seed(seed * 100003 + j) for _, j in chunk]
-        imgs = pipe([prompts[c] for c, _ in chunk], num_inference_steps=steps, guidance_scale=guidance_scale,
-                    generator=gens, output_type="np", progress=False).images
-        for (c, j), im in zip(chunk, imgs):
-            out[c, j] = (im[..., 0] * 255).round().astype(np.uint8)
+    start = 0 if have is None else have.shape[1]
+    total = -(-n_per_class // batch_size) * batch_size
+    out = np.zeros((len(lists), total, side, side), np.uint8)
+    if have is not None:
+        out[:, :start] = have
+    blocks = [(c, j0) for j0 in range(start, total, batch_size) for c in range(len(lists))]
+    for c, j0 in tqdm(blocks, desc=f"MiniGen samples ({batch_size}/batch)", disable=not progress):
+        js = range(j0, j0 + batch_size)
+        imgs = pipe([lists[c][j % len(lists[c])] for j in js], num_inference_steps=steps, guidance_scale=guidance_scale,
+                    generator=[torch.Generator().manual_seed(seed * 100003 + j) for j in js], output_type="np",
+                    progress=False).images
+        out[c, j0 : j0 + batch_size] = (imgs[..., 0] * 255).round().astype(np.uint8)
     buf = io.BytesIO()
     np.save(buf, out)
     atomic_write_bytes(path, buf.getvalue())
-    return out
+    return out[:, :n_per_class]
 
 
 def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
@@ -275,10 +352,11 @@ def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs
 
 def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_per_class: int = 24, steps: int = 20,
                  guidance_scale: float = 3.0, seed: int = 0, judge_epochs: int = 4, judge_max_per_class: int = 400,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, gen_prompts: dict[str, str] | None = None) -> dict[str, Any]:
     """Gate 1: share of MiniGen samples that a corpus-trained CNN assigns to the prompted class.
 
-    The judge (a small CNN) is trained on corpus images of the dataset's class concepts only
+    The prompts are :data:`GEN_PROMPTS`, overridden per dataset by ``gen_prompts`` (as in
+    :func:`synthetic_gain`, whose seed-0 images these then are). The judge (a small CNN) is trained on corpus images of the dataset's class concepts only
     (at most ``judge_max_per_class`` each); its accuracy on the real test split is reported
     beside it, for reference. Datasets with the same classes (MNIST, digits) share judge and samples.
     """
@@ -291,7 +369,7 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
         if any(v == 0 for v in counts.values()):
             out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
             continue
-        prompts = class_prompts(name, classes, GEN_PROMPTS[name])
+        prompts = class_prompts(name, classes, {**GEN_PROMPTS, **(gen_prompts or {})}[name])
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
         if tuple(classes) not in judges:
@@ -322,22 +400,48 @@ def _ceiling_images(corpus: Any, classes: Sequence[str], style: str, n: int, see
     return corpus.images[idx], np.array([list(classes).index(c) for c in corpus.concept[idx]])
 
 
+def gate3_prompts(dataset: str, classnames: Sequence[str], le: int = 0, seed: int = 0,
+                  template: str | None = None) -> list[list[str]]:
+    """MiniGen's prompts per class in gate 3: the one ``template`` prompt (default
+    :data:`GEN_PROMPTS`; ``le=0``), or that prompt plus ``le - 1`` language-enhanced sentences in
+    the dataset's style (:func:`synthrec_core.prompts.language_enhance`, the paper's LE step)."""
+    from ..config import check
+    from ..prompts import MINI_STYLES, language_enhance
+
+    check(isinstance(le, int) and le >= 0, f"le={le!r} must be an int >= 0")
+    base = class_prompts(dataset, classnames, template or GEN_PROMPTS[dataset])
+    if le <= 1:
+        return [[p] for p in base]
+    return [[p] + [q for q in language_enhance(c.replace("_", " "), n=le, seed=seed, style=MINI_STYLES[dataset]) if q != p][: le - 1]
+            for p, c in zip(base, classnames)]
+
+
 def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datasets: Sequence[str] = DATASETS,
                    seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
                    head_cfg: Any = None, corpus: Any = None, progress: bool = True,
-                   report_on: str = "test") -> dict[str, Any]:
+                   report_on: str = "test", le: int = 0, cf_pool: int = 0,
+                   gen_prompts: dict[str, str] | None = None) -> dict[str, Any]:
     """Gate 3: test accuracy of the zero-shot head tuned on MiniGen images minus zero-shot, per seed.
 
     Classifier tuning is the paper's (:func:`synthrec_core.classifier.tune_head`, default
     :class:`~synthrec_core.classifier.HeadConfig`: SCE, AdamW, cosine), its epoch selected on
     the real validation split. Each seed generates its own ``n_per_class`` images per class.
+    The paper's zero-shot recipe is optional: ``le`` prompts per class (:func:`gate3_prompts`;
+    0 = the single :data:`GEN_PROMPTS` prompt), and the CLIP filter (``cf_pool > n_per_class``:
+    generate ``cf_pool`` per class, keep ``n_per_class`` by
+    :func:`~synthrec_core.filtering.clip_filter` with MiniCLIP's zero-shot head).
+    ``gen_prompts`` overrides :data:`GEN_PROMPTS` per dataset (e.g. naming a stroke weight).
     With ``corpus``, the same tuning on ``n_per_class`` *corpus* images per class in the style
     the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
     training data perfectly could offer. ``report_on="holdout"`` measures all of it on held-out
     train images instead of test (:data:`REPORT_SPLITS`), for model selection.
     """
     from ..classifier import HeadConfig, ZeroShotHead, accuracy, tune_head
+    from ..config import check
+    from ..filtering import clip_filter
 
+    check(isinstance(cf_pool, int) and cf_pool >= 0, f"cf_pool={cf_pool!r} must be an int >= 0")
+    check(cf_pool == 0 or cf_pool > n_per_class, f"cf_pool={cf_pool} must be 0 (no filter) or > n_per_class={n_per_class}")
     cfg = head_cfg if head_cfg is not None else HeadConfig()
     out: dict[str, Any] = {"synthetic_gain": {}, "synthetic_detail": {}}
     if corpus is not None:
@@ -351,18 +455,25 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         val = (feats["val"], splits.val.labels)
         zs = zero_shot(model, tokenizer, name, splits, feats)
         head = ZeroShotHead(zs["weights"], logit_scale=log_scale)
-        prompts = class_prompts(name, classes, GEN_PROMPTS[name])
-        gains, accs, eps, agree, ceiling = [], [], [], [], []
+        template = {**GEN_PROMPTS, **(gen_prompts or {})}[name]
+        prompts = gate3_prompts(name, classes, le, template=template)
+        gains, accs, eps, agree, ceiling, passed = [], [], [], [], [], []
 
         def tuned(x: torch.Tensor, y: np.ndarray, seed: int) -> tuple[float, int]:
             h, hist = tune_head(head, x, y, cfg.replace(seed=seed, batch_size=min(cfg.batch_size, len(y))), val=val)
             return accuracy(h, feats["test"], splits.test.labels), next(r["epoch"] for r in hist if r["selected"])
 
         for seed in seeds:
-            samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
-            x = image_features(model, samples.reshape(-1, 32, 32))
-            y = np.repeat(np.arange(len(classes)), n_per_class)
+            pool = max(n_per_class, cf_pool)
+            samples = generate_class_images(pipe, prompts, pool, seed, steps, guidance_scale, progress=progress)
+            x = image_features(model, samples.reshape(-1, *samples.shape[2:]))
+            y = np.repeat(np.arange(len(classes)), pool)
             agree.append(_acc(x, zs["weights"], y))
+            if cf_pool:
+                dec = clip_filter(x.numpy(), y, zs["weights"].numpy(), keep_per_class=n_per_class, logit_scale=log_scale, seed=seed)
+                passed.append(float(dec.passed.mean()))
+                keep = dec.kept.to_numpy()
+                x, y = x[torch.from_numpy(keep)], y[keep]
             acc, ep = tuned(x, y, seed)
             gains.append(acc - zs["test"])
             accs.append(acc)
@@ -374,17 +485,21 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         if corpus is not None:
             out["synthetic_ceiling"][name] = summary(ceiling)
         out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps, "template": zs["template"],
-                                         "prompt": GEN_PROMPTS[name], "miniclip_agrees_with_prompt": agree,
-                                         "head_config": cfg.to_dict()}
+                                         "prompt": template, "prompts_per_class": len(prompts[0]),
+                                         "prompt_examples": prompts[0][:4], "cf_pool": cf_pool, "cf_pass_rate": passed,
+                                         "miniclip_agrees_with_prompt": agree, "head_config": cfg.to_dict()}
     return out
 
 
 def run_gates(model: torch.nn.Module, tokenizer: Callable, pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS,
               seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
-              progress: bool = True) -> dict[str, Any]:
-    """All three gates, in the results-contract layout (plus ``*_detail`` entries)."""
+              progress: bool = True, recipe: str = "paper CT") -> dict[str, Any]:
+    """All three gates, in the results-contract layout (plus ``*_detail`` entries); gate 3 uses
+    the :data:`GATE3_RECIPES` entry ``recipe``."""
     out = miniclip_gate(model, tokenizer, datasets, seeds=seeds, progress=progress)
-    out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress))
-    out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, n_per_class, steps, guidance_scale, corpus=corpus,
-                              progress=progress))
+    kw = gate3_kwargs(recipe)
+    out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress,
+                            gen_prompts=kw.get("gen_prompts")))
+    out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, steps=steps, guidance_scale=guidance_scale,
+                              corpus=corpus, progress=progress, **{"n_per_class": n_per_class, **kw}))
     return out

@@ -50,6 +50,8 @@ __all__ = [
     "read_loss",
     "augment_batch",
     "caption_embeddings",
+    "stroke_word_captions",
+    "STROKE_WORDS",
     "load_miniclip_run",
     "minigen_from_checkpoint",
     "write_model_card",
@@ -128,6 +130,7 @@ class MiniGenConfig(_TrainBase):
     ema_decay: float = 0.999
     max_length: int = 24  # MiniLM tokens attended to
     final_lr_ratio: float = 0.1  # cosine decay ends at lr * this
+    stroke_words: bool = False  # name each typography image's measured stroke weight in its caption (STROKE_WORDS)
 
     def validate(self) -> None:
         super().validate()
@@ -351,6 +354,35 @@ ALT_TEXTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: stroke-weight words for typography captions: (lowest, highest) mean stroke width in pixels at
+#: 32 px (``corpus_render.stroke_width`` of the > 127 mask) -> phrase. Widths in between get no
+#: word. The bands are the lower third, upper third and top tenth of the mini corpus's digits
+#: (2.24 / 2.83 / 3.6 px); real MNIST strokes average 3.2 px, upsampled scikit-learn digits 4.2.
+STROKE_WORDS: tuple[tuple[float, float, str], ...] = (
+    (0.0, 2.25, "in thin strokes"),
+    (2.85, 3.6, "in bold strokes"),
+    (3.6, float("inf"), "in very bold strokes"),
+)
+TYPOGRAPHY_GROUPS = ("digit", "letter")
+
+
+def stroke_word_captions(corpus: Any, captions: np.ndarray | None = None) -> np.ndarray:
+    """``captions`` (default the corpus's) with the stroke weight of every typography image
+    (:data:`TYPOGRAPHY_GROUPS`) appended when it falls in a :data:`STROKE_WORDS` band, e.g.
+    "the digit 7 written in a cursive font in bold strokes". Measured from the image, so the
+    words describe what the picture shows, the way a style word does."""
+    from .corpus_render import stroke_width
+
+    out = np.asarray(corpus.captions if captions is None else captions).astype(object).copy()
+    for i in np.flatnonzero(np.isin(corpus.group, TYPOGRAPHY_GROUPS)):
+        w = stroke_width(corpus.images[i] > 127)
+        for lo, hi, phrase in STROKE_WORDS:
+            if lo < w <= hi or (lo == 0.0 and w == 0.0):
+                out[i] = f"{out[i]} {phrase}"
+                break
+    return out.astype(str)
+
+
 def alt_text_captions(corpus: Any, share: float, seed: int) -> np.ndarray:
     """The corpus captions with a seeded ``share`` of them replaced, once and for all, by an
     alt text from :data:`ALT_TEXTS` (generic, or naming only the image's group and style), the
@@ -535,7 +567,8 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
     if done:
         return folder
     corpus = _load_corpus(cfg.corpus)
-    emb = caption_embeddings(corpus.captions, cfg.max_length, tokens=True, progress=cfg.progress)
+    captions = stroke_word_captions(corpus) if cfg.stroke_words else corpus.captions
+    emb = caption_embeddings(captions, cfg.max_length, tokens=True, progress=cfg.progress)
     state = _load_init(cfg, folder)
     init = None
     if state is None and cfg.init_from:
@@ -643,7 +676,8 @@ def minigen_from_checkpoint(path: str | Path, use_ema: bool = True, scheduler: A
 
 def export_minigen(path: str | Path, out_dir: str | Path, use_ema: bool = True, fp16: bool = True) -> Path:
     """Save a checkpoint as a diffusers folder (``model_index.json``, ``unet/``, ``scheduler/``)
-    without the MiniLM text encoder/tokenizer (they come from the pip package at load)."""
+    without the MiniLM text encoder/tokenizer (they come from the pip package at load). Other
+    top-level files already in ``out_dir`` (the model card, loss logs) are kept."""
     import shutil
 
     pipe = minigen_from_checkpoint(path, use_ema=use_ema)
@@ -657,6 +691,9 @@ def export_minigen(path: str | Path, out_dir: str | Path, use_ema: bool = True, 
     for sub in ("text_encoder", "tokenizer"):
         shutil.rmtree(tmp / sub, ignore_errors=True)
     if out_dir.exists():
+        for f in out_dir.iterdir():
+            if f.is_file() and not (tmp / f.name).exists():
+                shutil.copy2(f, tmp / f.name)
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir

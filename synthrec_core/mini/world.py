@@ -29,9 +29,10 @@ __all__ = [
     "plot_synthetic_gain",
     "gate_table",
     "gate_summary",
-    "miniclip_ablation_table",
-    "select_miniclip",
-    "ablation_results_path",
+    "selection_table",
+    "select_variant",
+    "SELECTIONS",
+    "selection_results_path",
 ]
 
 #: issue 3's gate thresholds
@@ -266,8 +267,9 @@ def gate_summary(table: pd.DataFrame, profile: str) -> str:
     return "\n".join(lines)
 
 
-def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Choose a MiniCLIP variant from gate results measured on held-out data (never test).
+def select_variant(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Choose a variant (a MiniCLIP, a gate-3 recipe) from gate results measured on held-out data
+    (never test).
 
     ``variants`` maps a name to gate-2/3 results (``miniclip_zero_shot``, ``linear_probe_16shot``,
     ``synthetic_gain``). The rule, fixed before looking: a variant must pass gate 2 on every
@@ -275,7 +277,7 @@ def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
     Returns the choice (None if no variant passes gate 2) and each variant's score.
     """
     if not variants:
-        raise ValueError("select_miniclip needs at least one variant")
+        raise ValueError("select_variant needs at least one variant")
     scores = {}
     for name, res in variants.items():
         table = gate_table({k: res[k] for k in ("miniclip_zero_shot", "linear_probe_16shot", "synthetic_gain")})
@@ -288,24 +290,30 @@ def select_miniclip(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "scores": scores}
 
 
-def ablation_results_path(profile: str = "mini", report_on: str = "test") -> Path:
-    """Where ``scripts/miniclip_ablation.py`` writes: ``miniclip_ablation.json`` (test) or
-    ``miniclip_selection.json`` (held-out train images, with the choice)."""
+#: the held-out selections scripts make, by name: the script that writes them
+SELECTIONS = {"miniclip": "scripts/miniclip_ablation.py", "gate3_recipe": "scripts/gate3_recipe.py"}
+
+
+def selection_results_path(kind: str = "miniclip", profile: str = "mini", report_on: str = "test") -> Path:
+    """Where the script of ``kind`` (:data:`SELECTIONS`) writes: ``<kind>_selection.json``
+    (held-out train images, with the choice) or, on test, ``miniclip_ablation.json`` /
+    ``<kind>.json`` (for the record)."""
     from ..paths import results_dir
     from .evaluate import REPORT_SPLITS
 
+    check_choice("kind", kind, SELECTIONS)
     check_choice("report_on", report_on, REPORT_SPLITS)
-    return results_dir(profile) / ("miniclip_ablation.json" if report_on == "test" else "miniclip_selection.json")
+    stem = "miniclip_ablation" if kind == "miniclip" else kind
+    return results_dir(profile) / (f"{stem}.json" if report_on == "test" else f"{kind}_selection.json")
 
 
-def miniclip_ablation_table(profile: str = "mini", report_on: str = "test") -> pd.DataFrame | None:
-    """What ``scripts/miniclip_ablation.py`` wrote, one row per (variant, dataset), in percent:
-    ``results/<profile>/miniclip_ablation.json`` (measured on test) or, with
-    ``report_on="holdout"``, ``miniclip_selection.json`` (measured on held-out train images, with
-    the variant :func:`select_miniclip` chose marked). None if the script has not run."""
+def selection_table(kind: str = "miniclip", profile: str = "mini", report_on: str = "test") -> pd.DataFrame | None:
+    """What the script of ``kind`` (:data:`SELECTIONS`) wrote, one row per (variant, dataset), in
+    percent: measured on test or, with ``report_on="holdout"``, on held-out train images with the
+    variant :func:`select_variant` chose marked. None if the script has not run."""
     import json
 
-    path = ablation_results_path(profile, report_on)
+    path = selection_results_path(kind, profile, report_on)
     if not path.exists():
         return None
     data = json.loads(path.read_text())
@@ -314,10 +322,13 @@ def miniclip_ablation_table(profile: str = "mini", report_on: str = "test") -> p
     for variant, r in data["variants"].items():
         label = f"{variant} (chosen)" if variant == chosen else variant
         for d in r["miniclip_zero_shot"]:
-            g, c = r["synthetic_gain"][d], r["synthetic_ceiling"][d]
-            rows.append({"MiniCLIP": label, "dataset": d, "zero-shot": 100 * r["miniclip_zero_shot"][d],
-                         "16-shot probe": 100 * r["linear_probe_16shot"][d],
-                         "MiniGen gain": f"{100 * g['mean']:+.2f} ± {100 * g['std']:.2f}",
-                         "corpus ceiling": f"{100 * c['mean']:+.2f} ± {100 * c['std']:.2f}",
-                         "gain > spread": g["mean"] > g["std"]})
-    return pd.DataFrame(rows).set_index(["MiniCLIP", "dataset"]).round(1)
+            g = r["synthetic_gain"][d]
+            row = {"variant": label, "dataset": d, "zero-shot": 100 * r["miniclip_zero_shot"][d],
+                   "16-shot probe": 100 * r["linear_probe_16shot"][d],
+                   "MiniGen gain": f"{100 * g['mean']:+.2f} ± {100 * g['std']:.2f}"}
+            if "synthetic_ceiling" in r:
+                c = r["synthetic_ceiling"][d]
+                row["corpus ceiling"] = f"{100 * c['mean']:+.2f} ± {100 * c['std']:.2f}"
+            rows.append({**row, "gain > spread": g["mean"] > g["std"]})
+    index = "MiniCLIP" if kind == "miniclip" else "recipe"
+    return pd.DataFrame(rows).rename(columns={"variant": index}).set_index([index, "dataset"]).round(1)
