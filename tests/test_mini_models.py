@@ -365,3 +365,19 @@ def test_export_minigen_replaces_weights_but_keeps_card_and_logs(shapes_corpus, 
     assert (out / "README.md").read_text() == "card" and (out / "loss_1.csv").exists()
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() != first  # fp32 now
     assert not (out.parent / "weights.tmp").exists()
+
+
+def test_selection_gains_one_row_per_variant(tmp_path, monkeypatch):
+    import json
+
+    from synthrec_core.mini.world import selection_gains
+
+    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
+    assert selection_gains("gate3_recipe", "mini") is None
+    res = lambda m: {"miniclip_zero_shot": {"mnist": 0.9, "digits": 0.8}, "linear_probe_16shot": {"mnist": 0.95, "digits": 0.9},
+                     "synthetic_gain": {"mnist": {"mean": m, "std": 0.01}, "digits": {"mean": -0.01, "std": 0.01}}}
+    (tmp_path / "mini" / "gate3_recipe.json").write_text(json.dumps({"variants": {"a": res(0.02), "b": res(0.0)}}))
+    wide = selection_gains("gate3_recipe", "mini")
+    assert list(wide.columns) == ["mnist", "digits", "gate-3 datasets"]
+    assert wide.loc["a", "mnist"] == "+2.00 ± 1.00 ✓" and wide.loc["b", "mnist"] == "+0.00 ± 1.00"
+    assert wide["gate-3 datasets"].to_dict() == {"a": 1, "b": 0}
