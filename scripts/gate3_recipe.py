@@ -17,7 +17,6 @@ trains on. Writes ``results/mini/gate3_recipe_selection.json`` (holdout) or
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
@@ -53,12 +52,7 @@ def main() -> None:
             print(f"{name:24s} {d:14s} zero-shot {100 * gate2['miniclip_zero_shot'][d]:5.1f}  "
                   f"gain {100 * g['mean']:+.2f} ± {100 * g['std']:.2f}", flush=True)
         atomic_write_json(target, out)
-    if args.report_on == "holdout":
-        out["selection"] = world.select_variant(out["variants"])
-        atomic_write_json(target, out)
-        print("selection:", json.dumps(out["selection"], indent=1))
-    print(json.dumps({v: {d: round(100 * r["synthetic_gain"][d]["mean"], 2) for d in evaluate.DATASETS}
-                      for v, r in out["variants"].items()}))
+    world.finish_selection(out, target, args.report_on)
 
 
 if __name__ == "__main__":

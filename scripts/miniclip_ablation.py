@@ -21,7 +21,6 @@ choice) and prints one row per (variant, dataset).
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -81,12 +80,7 @@ def main() -> None:
                   f"MiniGen gain {100 * g['mean']:+.2f} ± {100 * g['std']:.2f}  "
                   f"ceiling {100 * c['mean']:+.2f} ± {100 * c['std']:.2f}", flush=True)
         atomic_write_json(target, out)
-    if args.report_on == "holdout":
-        out["selection"] = world.select_variant(out["variants"])
-        atomic_write_json(target, out)
-        print("selection:", json.dumps(out["selection"], indent=1))
-    print(json.dumps({v: {d: round(100 * r["synthetic_gain"][d]["mean"], 2) for d in evaluate.DATASETS}
-                      for v, r in out["variants"].items()}))
+    world.finish_selection(out, target, args.report_on)
 
 
 if __name__ == "__main__":

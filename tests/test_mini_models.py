@@ -381,3 +381,16 @@ def test_selection_gains_one_row_per_variant(tmp_path, monkeypatch):
     assert list(wide.columns) == ["mnist", "digits", "gate-3 datasets"]
     assert wide.loc["a", "mnist"] == "+2.00 ± 1.00 ✓" and wide.loc["b", "mnist"] == "+0.00 ± 1.00"
     assert wide["gate-3 datasets"].to_dict() == {"a": 1, "b": 0}
+
+
+def test_finish_selection_chooses_only_on_holdout(tmp_path, capsys):
+    import json
+
+    from synthrec_core.mini.world import finish_selection
+
+    g = {d: {"mean": 0.02, "std": 0.01, "seeds": [0, 1, 2]} for d in ("mnist", "digits", "animal_mnist", "fashion_mnist")}
+    res = {"miniclip_zero_shot": {d: 0.9 for d in g}, "linear_probe_16shot": {d: 0.95 for d in g}, "synthetic_gain": g}
+    out = finish_selection({"variants": {"a": res}}, tmp_path / "sel.json", "holdout")
+    assert out["selection"]["chosen"] == "a" and json.loads((tmp_path / "sel.json").read_text()) == out
+    assert "selection" not in finish_selection({"variants": {"a": res}}, tmp_path / "test.json", "test")
+    assert '"mnist": 2.0' in capsys.readouterr().out

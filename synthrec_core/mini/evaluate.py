@@ -131,7 +131,12 @@ def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
 def recipe_prompts(recipe: str | dict[str, Any]) -> dict[str, str]:
     """MiniGen's prompt template per dataset under a gate-3 recipe (:data:`GEN_PROMPTS` with the
     recipe's overrides)."""
-    return {**GEN_PROMPTS, **gate3_kwargs(recipe).get("gen_prompts", {})}
+    return _templates(gate3_kwargs(recipe).get("gen_prompts"))
+
+
+def _templates(gen_prompts: dict[str, str] | None) -> dict[str, str]:
+    """:data:`GEN_PROMPTS` with ``gen_prompts``' per-dataset overrides."""
+    return {**GEN_PROMPTS, **(gen_prompts or {})}
 
 
 def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> list[str]:
@@ -369,7 +374,7 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
         if any(v == 0 for v in counts.values()):
             out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
             continue
-        prompts = class_prompts(name, classes, {**GEN_PROMPTS, **(gen_prompts or {})}[name])
+        prompts = class_prompts(name, classes, _templates(gen_prompts)[name])
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
         if tuple(classes) not in judges:
@@ -455,7 +460,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         val = (feats["val"], splits.val.labels)
         zs = zero_shot(model, tokenizer, name, splits, feats)
         head = ZeroShotHead(zs["weights"], logit_scale=log_scale)
-        template = {**GEN_PROMPTS, **(gen_prompts or {})}[name]
+        template = _templates(gen_prompts)[name]
         prompts = gate3_prompts(name, classes, le, template=template)
         gains, accs, eps, agree, ceiling, passed = [], [], [], [], [], []
 
@@ -463,8 +468,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
             h, hist = tune_head(head, x, y, cfg.replace(seed=seed, batch_size=min(cfg.batch_size, len(y))), val=val)
             return accuracy(h, feats["test"], splits.test.labels), next(r["epoch"] for r in hist if r["selected"])
 
+        pool = max(n_per_class, cf_pool)
         for seed in seeds:
-            pool = max(n_per_class, cf_pool)
             samples = generate_class_images(pipe, prompts, pool, seed, steps, guidance_scale, progress=progress)
             x = image_features(model, samples.reshape(-1, *samples.shape[2:]))
             y = np.repeat(np.arange(len(classes)), pool)

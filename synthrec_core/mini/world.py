@@ -32,6 +32,7 @@ __all__ = [
     "selection_table",
     "selection_gains",
     "select_variant",
+    "finish_selection",
     "SELECTIONS",
     "selection_results_path",
 ]
@@ -289,6 +290,23 @@ def select_variant(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
     chosen = max(eligible, key=lambda n: (scores[n]["gate3_datasets"], scores[n]["mean_gain"])) if eligible else None
     return {"chosen": chosen, "rule": "gate 2 on all datasets; then most gate-3 datasets; then mean gain",
             "scores": scores}
+
+
+def finish_selection(out: dict[str, Any], target: Path, report_on: str) -> dict[str, Any]:
+    """End of a selection script: on held-out data add :func:`select_variant`'s choice to ``out``;
+    write ``out`` to ``target`` (atomically) and print the choice and each variant's mean gains."""
+    import json
+
+    from ..utils import atomic_write_json
+    from .evaluate import DATASETS
+
+    if report_on == "holdout":
+        out["selection"] = select_variant(out["variants"])
+        print("selection:", json.dumps(out["selection"], indent=1))
+    atomic_write_json(target, out)
+    print(json.dumps({v: {d: round(100 * r["synthetic_gain"][d]["mean"], 2) for d in DATASETS}
+                      for v, r in out["variants"].items()}))
+    return out
 
 
 #: the held-out selections scripts make, by name: the script that writes them
