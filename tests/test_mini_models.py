@@ -339,14 +339,18 @@ def test_stroke_words_describe_the_measured_stroke_weight():
 
 def test_gate3_recipes_map_to_synthetic_gain_arguments():
     from synthrec_core.classifier import HeadConfig
-    from synthrec_core.mini.evaluate import GATE3_RECIPES, GEN_PROMPTS, gate3_kwargs
+    from synthrec_core.mini.evaluate import GATE3_RECIPES, GEN_PROMPTS, STYLE_PROMPTS, gate3_kwargs
 
     assert gate3_kwargs("paper CT") == {}
     kw = gate3_kwargs("bold, CT batch 32")
     assert kw["head_cfg"] == HeadConfig(batch_size=32)
     assert kw["gen_prompts"] == {d: GEN_PROMPTS[d] + " in bold strokes" for d in ("mnist", "digits")}
+    kw = gate3_kwargs("bold, Fashion outline, paper CT")
+    assert kw["gen_styles"] == {"fashion_mnist": "outline"} and "head_cfg" not in kw
+    assert kw["gen_prompts"]["fashion_mnist"] == STYLE_PROMPTS["outline"] and kw["gen_prompts"]["digits"].endswith("in bold strokes")
     assert all(isinstance(gate3_kwargs(name), dict) for name in GATE3_RECIPES)
-    for bad in ("paper", {"strokes": "bold"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}}):
+    for bad in ("paper", {"strokes": "bold"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}},
+                {"style": {"fashion_mnist": "watercolour"}}, {"style": {"mnist": "outline"}}):
         with pytest.raises(ConfigError):
             gate3_kwargs(bad)
 

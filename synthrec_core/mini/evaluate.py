@@ -34,6 +34,7 @@ __all__ = [
     "TEMPLATES",
     "GEN_PROMPTS",
     "GEN_STYLES",
+    "STYLE_PROMPTS",
     "class_prompts",
     "image_features",
     "text_classifier",
@@ -76,27 +77,36 @@ TEMPLATES: dict[str, list[str]] = {
         "a {name}",
     ],
 }
-#: the prompt MiniGen gets per class in gates 1 and 3: the corpus caption style closest to each
-#: downstream set (MNIST/digits: handwriting; Animal-MNIST: white silhouettes; Fashion-MNIST:
-#: grayscale product photos), the way the paper's prompts name the target domain
+#: MiniGen's prompt per corpus style for the object datasets (the corpus captions' own wording,
+#: :mod:`synthrec_core.mini.corpus_text`)
+STYLE_PROMPTS: dict[str, str] = {
+    "silhouette": "a white silhouette of a {name} on a black background",
+    "outline": "an outline drawing of a {name}",
+    "grayscale": "a grayscale picture of a {name}",
+}
+#: the corpus style MiniGen's prompt names per dataset by default, the style closest to each
+#: downstream set by eye (MNIST/digits: handwriting; Animal-MNIST: white silhouettes;
+#: Fashion-MNIST: grayscale pictures), the way the paper's prompts name the target domain; a
+#: gate-3 recipe may name another (``style``). The gate-3 ceiling tunes on corpus images of it.
+GEN_STYLES: dict[str, str] = {"mnist": "handwritten", "digits": "handwritten", "animal_mnist": "silhouette",
+                              "fashion_mnist": "grayscale"}
+#: the prompt MiniGen gets per class in gates 1 and 3 by default
 GEN_PROMPTS: dict[str, str] = {
     "mnist": "a handwritten digit {digit}",
     "digits": "a handwritten digit {digit}",
-    "animal_mnist": "a white silhouette of a {name} on a black background",
-    "fashion_mnist": "a grayscale picture of a {name}",
+    **{d: STYLE_PROMPTS[GEN_STYLES[d]] for d in ("animal_mnist", "fashion_mnist")},
 }
-#: the corpus style each of those prompts names (the gate-3 ceiling tunes on corpus images of it)
-GEN_STYLES: dict[str, str] = {"mnist": "handwritten", "digits": "handwritten", "animal_mnist": "silhouette",
-                              "fashion_mnist": "grayscale"}
 
 
 #: gate-3 recipes (how the synthetic set is made and the head tuned), chosen between on held-out
 #: data by ``scripts/gate3_recipe.py``: ``stroke`` names a stroke weight in the digit prompts
-#: (MiniGen learns the words from its captions, ``train.STROKE_WORDS``), ``head`` overrides
+#: (MiniGen learns the words from its captions, ``train.STROKE_WORDS``), ``style`` maps an
+#: object dataset to another :data:`STYLE_PROMPTS` style, ``head`` overrides
 #: :class:`~synthrec_core.classifier.HeadConfig` fields, ``le`` / ``cf_pool`` / ``n_per_class``
 #: as in :func:`synthetic_gain`. "paper CT" is the paper's recipe as is. The paper's CT takes
 #: about 470 steps on CIFAR-10 (8,000 kept images, batch 512, 30 epochs); at 320 images per set,
-#: batch 512 takes 30, batch 32 takes 300.
+#: batch 512 takes 30, batch 32 takes 300. The first six entries were chosen between in session
+#: 4; the "Fashion outline" ones were added in session 5 (see the chapter).
 GATE3_RECIPES: dict[str, dict[str, Any]] = {
     "paper CT": {},
     "CT batch 32": {"head": {"batch_size": 32}},
@@ -104,8 +114,11 @@ GATE3_RECIPES: dict[str, dict[str, Any]] = {
     "bold, CT batch 32": {"stroke": "bold", "head": {"batch_size": 32}},
     "very bold, paper CT": {"stroke": "very bold"},
     "very bold, CT batch 32": {"stroke": "very bold", "head": {"batch_size": 32}},
+    "Fashion outline, paper CT": {"style": {"fashion_mnist": "outline"}},
+    "bold, Fashion outline, paper CT": {"stroke": "bold", "style": {"fashion_mnist": "outline"}},
+    "very bold, Fashion outline, paper CT": {"stroke": "very bold", "style": {"fashion_mnist": "outline"}},
 }
-_RECIPE_KEYS = ("stroke", "head", "le", "cf_pool", "n_per_class")
+_RECIPE_KEYS = ("stroke", "style", "head", "le", "cf_pool", "n_per_class")
 
 
 def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +135,18 @@ def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: recipe[k] for k in ("le", "cf_pool", "n_per_class") if k in recipe}
     if recipe.get("head"):
         out["head_cfg"] = HeadConfig(**recipe["head"])
+    prompts: dict[str, str] = {}
     if recipe.get("stroke"):
         check_choice("stroke", recipe["stroke"], ("thin", "bold", "very bold"))
-        out["gen_prompts"] = {d: f"{GEN_PROMPTS[d]} in {recipe['stroke']} strokes" for d in ("mnist", "digits")}
+        prompts.update({d: f"{GEN_PROMPTS[d]} in {recipe['stroke']} strokes" for d in ("mnist", "digits")})
+    if recipe.get("style"):
+        for d, st in recipe["style"].items():
+            check_choice("style dataset", d, [k for k, v in GEN_STYLES.items() if v in STYLE_PROMPTS])
+            check_choice(f"style for {d}", st, STYLE_PROMPTS)
+            prompts[d] = STYLE_PROMPTS[st]
+        out["gen_styles"] = dict(recipe["style"])
+    if prompts:
+        out["gen_prompts"] = prompts
     return out
 
 
@@ -425,7 +447,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
                    seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
                    head_cfg: Any = None, corpus: Any = None, progress: bool = True,
                    report_on: str = "test", le: int = 0, cf_pool: int = 0,
-                   gen_prompts: dict[str, str] | None = None) -> dict[str, Any]:
+                   gen_prompts: dict[str, str] | None = None,
+                   gen_styles: dict[str, str] | None = None) -> dict[str, Any]:
     """Gate 3: test accuracy of the zero-shot head tuned on MiniGen images minus zero-shot, per seed.
 
     Classifier tuning is the paper's (:func:`synthrec_core.classifier.tune_head`, default
@@ -435,7 +458,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     0 = the single :data:`GEN_PROMPTS` prompt), and the CLIP filter (``cf_pool > n_per_class``:
     generate ``cf_pool`` per class, keep ``n_per_class`` by
     :func:`~synthrec_core.filtering.clip_filter` with MiniCLIP's zero-shot head).
-    ``gen_prompts`` overrides :data:`GEN_PROMPTS` per dataset (e.g. naming a stroke weight).
+    ``gen_prompts`` overrides :data:`GEN_PROMPTS` per dataset (e.g. naming a stroke weight), and
+    ``gen_styles`` :data:`GEN_STYLES` (the style those prompts name).
     With ``corpus``, the same tuning on ``n_per_class`` *corpus* images per class in the style
     the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
     training data perfectly could offer. ``report_on="holdout"`` measures all of it on held-out
@@ -461,6 +485,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         zs = zero_shot(model, tokenizer, name, splits, feats)
         head = ZeroShotHead(zs["weights"], logit_scale=log_scale)
         template = _templates(gen_prompts)[name]
+        style = {**GEN_STYLES, **(gen_styles or {})}[name]
         prompts = gate3_prompts(name, classes, le, template=template)
         gains, accs, eps, agree, ceiling, passed = [], [], [], [], [], []
 
@@ -484,13 +509,13 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
             accs.append(acc)
             eps.append(ep)
             if corpus is not None:
-                cx, cy = _ceiling_images(corpus, classes, GEN_STYLES[name], n_per_class, seed)
+                cx, cy = _ceiling_images(corpus, classes, style, n_per_class, seed)
                 ceiling.append(tuned(image_features(model, cx), cy, seed)[0] - zs["test"])
         out["synthetic_gain"][name] = summary(gains)
         if corpus is not None:
             out["synthetic_ceiling"][name] = summary(ceiling)
         out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps, "template": zs["template"],
-                                         "prompt": template, "prompts_per_class": len(prompts[0]),
+                                         "prompt": template, "style": style, "prompts_per_class": len(prompts[0]),
                                          "prompt_examples": prompts[0][:4], "cf_pool": cf_pool, "cf_pass_rate": passed,
                                          "miniclip_agrees_with_prompt": agree, "head_config": cfg.to_dict()}
     return out
