@@ -321,6 +321,27 @@ def test_selection_results_paths(tmp_path, monkeypatch):
         selection_results_path("minigen")
 
 
+def test_lowres_copies_blur_typography_only_and_name_it():
+    from types import SimpleNamespace
+
+    from synthrec_core.mini.train import LOWRES_PHRASE, MiniGenConfig, lowres_copies
+
+    imgs = np.zeros((6, 32, 32), np.uint8)
+    imgs[:, 8:24, 15:17] = 255  # a sharp 2 px bar
+    corpus = SimpleNamespace(images=imgs, group=np.array(["digit", "letter", "digit", "object", "animal", "digit"]))
+    caps = np.array([f"cap {i}" for i in range(6)])
+    out, out_caps = lowres_copies(corpus, caps, share=1.0, size=8, seed=0)
+    assert len(out) == 4 and out.dtype == np.uint8 and out.shape[1:] == (32, 32)  # the 4 typography images
+    assert list(out_caps) == [f"cap {i} {LOWRES_PHRASE}" for i in (0, 1, 2, 5)]
+    assert (out > 0).sum() > (imgs[0] > 0).sum() and out.max() < 255  # blurred: wider and dimmer
+    assert len(lowres_copies(corpus, caps, share=0.0)[0]) == 0
+    half = lowres_copies(corpus, caps, share=0.5, seed=3)[1]
+    assert list(half) == list(lowres_copies(corpus, caps, share=0.5, seed=3)[1])  # seeded
+    for bad in ({"lowres_share": 1.5}, {"lowres_size": 1}, {"lowres_size": 8.0}):
+        with pytest.raises(ConfigError):
+            MiniGenConfig(**bad)
+
+
 def test_stroke_words_describe_the_measured_stroke_weight():
     from types import SimpleNamespace
 
@@ -348,8 +369,10 @@ def test_gate3_recipes_map_to_synthetic_gain_arguments():
     kw = gate3_kwargs("bold, Fashion outline, paper CT")
     assert kw["gen_styles"] == {"fashion_mnist": "outline"} and "head_cfg" not in kw
     assert kw["gen_prompts"]["fashion_mnist"] == STYLE_PROMPTS["outline"] and kw["gen_prompts"]["digits"].endswith("in bold strokes")
+    both = gate3_kwargs({"stroke": "bold", "lowres": True})["gen_prompts"]
+    assert both["mnist"] == GEN_PROMPTS["mnist"] + " in bold strokes in low resolution" and "fashion_mnist" not in both
     assert all(isinstance(gate3_kwargs(name), dict) for name in GATE3_RECIPES)
-    for bad in ("paper", {"strokes": "bold"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}},
+    for bad in ("paper", {"strokes": "bold"}, {"lowres": "yes"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}},
                 {"style": {"fashion_mnist": "watercolour"}}, {"style": {"mnist": "outline"}}):
         with pytest.raises(ConfigError):
             gate3_kwargs(bad)

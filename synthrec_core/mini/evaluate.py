@@ -100,13 +100,14 @@ GEN_PROMPTS: dict[str, str] = {
 
 #: gate-3 recipes (how the synthetic set is made and the head tuned), chosen between on held-out
 #: data by ``scripts/gate3_recipe.py``: ``stroke`` names a stroke weight in the digit prompts
-#: (MiniGen learns the words from its captions, ``train.STROKE_WORDS``), ``style`` maps an
+#: (MiniGen learns the words from its captions, ``train.STROKE_WORDS``), ``lowres`` asks for
+#: them "in low resolution" (``train.LOWRES_PHRASE``, learnt the same way), ``style`` maps an
 #: object dataset to another :data:`STYLE_PROMPTS` style, ``head`` overrides
 #: :class:`~synthrec_core.classifier.HeadConfig` fields, ``le`` / ``cf_pool`` / ``n_per_class``
 #: as in :func:`synthetic_gain`. "paper CT" is the paper's recipe as is. The paper's CT takes
 #: about 470 steps on CIFAR-10 (8,000 kept images, batch 512, 30 epochs); at 320 images per set,
 #: batch 512 takes 30, batch 32 takes 300. The first six entries were chosen between in session
-#: 4; the "Fashion outline" ones were added in session 5 (see the chapter).
+#: 4; the "Fashion outline" and "low-res" ones were added in session 5 (see the chapter).
 GATE3_RECIPES: dict[str, dict[str, Any]] = {
     "paper CT": {},
     "CT batch 32": {"head": {"batch_size": 32}},
@@ -117,14 +118,16 @@ GATE3_RECIPES: dict[str, dict[str, Any]] = {
     "Fashion outline, paper CT": {"style": {"fashion_mnist": "outline"}},
     "bold, Fashion outline, paper CT": {"stroke": "bold", "style": {"fashion_mnist": "outline"}},
     "very bold, Fashion outline, paper CT": {"stroke": "very bold", "style": {"fashion_mnist": "outline"}},
+    "low-res, paper CT": {"lowres": True},
+    "low-res, Fashion outline, paper CT": {"lowres": True, "style": {"fashion_mnist": "outline"}},
 }
-_RECIPE_KEYS = ("stroke", "style", "head", "le", "cf_pool", "n_per_class")
+_RECIPE_KEYS = ("stroke", "lowres", "style", "head", "le", "cf_pool", "n_per_class")
 
 
 def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
     """:func:`synthetic_gain` keyword arguments of a :data:`GATE3_RECIPES` entry (or its name)."""
     from ..classifier import HeadConfig
-    from ..config import ConfigError, check_choice
+    from ..config import ConfigError, check, check_choice
 
     if isinstance(recipe, str):
         check_choice("gate3 recipe", recipe, GATE3_RECIPES)
@@ -135,10 +138,18 @@ def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: recipe[k] for k in ("le", "cf_pool", "n_per_class") if k in recipe}
     if recipe.get("head"):
         out["head_cfg"] = HeadConfig(**recipe["head"])
+    from .train import LOWRES_PHRASE
+
     prompts: dict[str, str] = {}
+    digit_words = []
     if recipe.get("stroke"):
         check_choice("stroke", recipe["stroke"], ("thin", "bold", "very bold"))
-        prompts.update({d: f"{GEN_PROMPTS[d]} in {recipe['stroke']} strokes" for d in ("mnist", "digits")})
+        digit_words.append(f"in {recipe['stroke']} strokes")
+    if recipe.get("lowres"):
+        check(recipe["lowres"] is True, f"lowres={recipe['lowres']!r} must be True when given")
+        digit_words.append(LOWRES_PHRASE)
+    if digit_words:
+        prompts.update({d: " ".join([GEN_PROMPTS[d], *digit_words]) for d in ("mnist", "digits")})
     if recipe.get("style"):
         for d, st in recipe["style"].items():
             check_choice("style dataset", d, [k for k, v in GEN_STYLES.items() if v in STYLE_PROMPTS])

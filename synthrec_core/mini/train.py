@@ -52,6 +52,8 @@ __all__ = [
     "caption_embeddings",
     "stroke_word_captions",
     "STROKE_WORDS",
+    "LOWRES_PHRASE",
+    "lowres_copies",
     "load_miniclip_run",
     "minigen_from_checkpoint",
     "write_model_card",
@@ -131,6 +133,8 @@ class MiniGenConfig(_TrainBase):
     max_length: int = 24  # MiniLM tokens attended to
     final_lr_ratio: float = 0.1  # cosine decay ends at lr * this
     stroke_words: bool = False  # name each typography image's measured stroke weight in its caption (STROKE_WORDS)
+    lowres_share: float = 0.0  # add low-resolution copies of this share of typography images, captioned LOWRES_PHRASE
+    lowres_size: int = 8  # the side those copies are box-downsampled to (then bilinear back to the corpus size)
 
     def validate(self) -> None:
         super().validate()
@@ -142,6 +146,9 @@ class MiniGenConfig(_TrainBase):
         check(0 <= self.ema_decay < 1, f"ema_decay={self.ema_decay} must be in [0, 1)")
         check(4 <= self.max_length <= 64, f"max_length={self.max_length} must be in [4, 64]")
         check(0 <= self.final_lr_ratio <= 1, f"final_lr_ratio={self.final_lr_ratio} must be in [0, 1]")
+        check(0 <= self.lowres_share <= 1, f"lowres_share={self.lowres_share} must be in [0, 1]")
+        check(isinstance(self.lowres_size, int) and 2 <= self.lowres_size <= 32,
+              f"lowres_size={self.lowres_size!r} must be an int in [2, 32]")
 
 
 #: real-run presets (the sizes chosen from measured CPU throughput; see the model cards)
@@ -383,6 +390,29 @@ def stroke_word_captions(corpus: Any, captions: np.ndarray | None = None) -> np.
     return out.astype(str)
 
 
+#: appended to the caption of a low-resolution copy (:func:`lowres_copies`)
+LOWRES_PHRASE = "in low resolution"
+
+
+def lowres_copies(corpus: Any, captions: np.ndarray, share: float, size: int = 8,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Low-resolution copies of a seeded ``share`` of the typography images: each image
+    box-downsampled to ``size`` px and bilinearly upsampled back, its caption (from
+    ``captions``) followed by :data:`LOWRES_PHRASE`, the way a web caption calls a thumbnail
+    or a scan low-resolution. Returns (images uint8 [M,H,W], captions [M])."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, 8])
+    typo = np.flatnonzero(np.isin(corpus.group, TYPOGRAPHY_GROUPS))
+    pick = np.sort(typo[rng.random(len(typo)) < share])
+    side = corpus.images.shape[-1]
+    imgs = np.stack([np.asarray(Image.fromarray(corpus.images[i]).resize((size, size), Image.BOX)
+                                .resize((side, side), Image.BILINEAR)) for i in pick]) if len(pick) else \
+        np.zeros((0, side, side), np.uint8)
+    caps = np.array([f"{captions[i]} {LOWRES_PHRASE}" for i in pick], dtype=str)
+    return imgs.astype(np.uint8), caps
+
+
 def alt_text_captions(corpus: Any, share: float, seed: int) -> np.ndarray:
     """The corpus captions with a seeded ``share`` of them replaced, once and for all, by an
     alt text from :data:`ALT_TEXTS` (generic, or naming only the image's group and style), the
@@ -568,6 +598,10 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
         return folder
     corpus = _load_corpus(cfg.corpus)
     captions = stroke_word_captions(corpus) if cfg.stroke_words else corpus.captions
+    images = corpus.images
+    if cfg.lowres_share:
+        lo_imgs, lo_caps = lowres_copies(corpus, captions, cfg.lowres_share, cfg.lowres_size, cfg.seed)
+        images, captions = np.concatenate([images, lo_imgs]), np.concatenate([np.asarray(captions, dtype=str), lo_caps])
     emb = caption_embeddings(captions, cfg.max_length, tokens=True, progress=cfg.progress)
     state = _load_init(cfg, folder)
     init = None
@@ -579,7 +613,7 @@ def train_minigen(cfg: MiniGenConfig = MiniGenConfig()) -> Path:
     mask_all = torch.from_numpy(emb["mask"])
     pool_all = (torch.from_numpy(emb["pooled"]).float() - norm["pool_mu"]) / norm["pool_sd"]
     cap_idx = torch.from_numpy(emb["inverse"])
-    images = torch.from_numpy(corpus.images)
+    images = torch.from_numpy(images)
 
     unet = make_unet(cfg.arch, image_size=int(images.shape[-1]))  # the corpus resolution (32; 16 to compare)
     sched = make_scheduler()
