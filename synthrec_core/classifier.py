@@ -44,6 +44,8 @@ __all__ = [
     "phase_train",
     "linear_probe",
     "accuracy",
+    "predict",
+    "paired_accuracy_se",
     "evaluate_seeds",
 ]
 
@@ -255,9 +257,26 @@ def _head_from(head_or_weights: Any) -> nn.Module:
 def accuracy(head_or_weights: Any, feats: Any, labels: Any, device: str = "cpu") -> float:
     """Top-1 accuracy (fraction in [0, 1]) of a head, or of weights ``[C, D]`` used as
     ``argmax normalize(f) @ W.T``, on features ``[N, D]``."""
-    head = _head_from(head_or_weights).to(device)
     x, y = _as_xy((feats, labels), "accuracy data")
-    return float((_logits(head, x, device).argmax(1) == y).float().mean())
+    return float((predict(head_or_weights, x, device) == y.cpu().numpy()).mean())
+
+
+def predict(head_or_weights: Any, feats: Any, device: str = "cpu") -> np.ndarray:
+    """Predicted class per row of ``feats`` (as :func:`accuracy` scores them)."""
+    head = _head_from(head_or_weights).to(device)
+    x = torch.as_tensor(np.asarray(feats) if not torch.is_tensor(feats) else feats, dtype=torch.float32)
+    return _logits(head, x, device).argmax(1).cpu().numpy()
+
+
+def paired_accuracy_se(pred_a: Any, pred_b: Any, labels: Any) -> float:
+    """Standard error of ``acc(b) - acc(a)`` measured on the same images: the evaluation-set
+    noise of a gain, which a spread over training seeds does not include. From the per-image
+    differences d_i = [b right] - [a right]: sqrt(var(d) / n)."""
+    y, a, b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
+    check(len(y) > 1 and a.shape == b.shape == y.shape, f"paired_accuracy_se needs two predictions per image and n > 1, "
+          f"got shapes {a.shape}, {b.shape} for labels {y.shape}")
+    d = (b == y).astype(float) - (a == y).astype(float)
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 # --------------------------------------------------------------------------- the training loop

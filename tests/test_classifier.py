@@ -18,6 +18,8 @@ from synthrec_core.classifier import (
     HeadConfig,
     ZeroShotHead,
     accuracy,
+    paired_accuracy_se,
+    predict,
     evaluate_seeds,
     linear_probe,
     mix_train,
@@ -311,6 +313,20 @@ def test_accuracy_of_weights_and_heads_agree():
     w = np.eye(C, D)
     assert accuracy(w, xva, yva) == accuracy(ZeroShotHead(w), xva, yva) >= 0.9
     assert accuracy(w, xva, (yva + 1) % C) <= 0.1
+
+
+def test_paired_accuracy_se_counts_only_images_that_change():
+    y = np.zeros(100, int)
+    a = np.zeros(100, int)  # all right
+    assert paired_accuracy_se(a, a, y) == 0.0  # same predictions: no evaluation noise in the gain
+    b = a.copy()
+    b[:10] = 1  # 10 of 100 turn wrong: d = -1 on 10 images, 0 elsewhere
+    assert paired_accuracy_se(a, b, y) == pytest.approx(np.std([-1] * 10 + [0] * 90, ddof=1) / 10)
+    xva, yva = clusters(10, seed=2)
+    w = np.eye(C, D)
+    assert (predict(w, xva) == yva).mean() == pytest.approx(accuracy(w, xva, yva))
+    with pytest.raises(ConfigError):
+        paired_accuracy_se(a, b[:50], y)
 
 
 def test_evaluate_seeds_summarises_mean_and_sample_std():

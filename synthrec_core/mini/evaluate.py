@@ -475,8 +475,11 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
     training data perfectly could offer. ``report_on="holdout"`` measures all of it on held-out
     train images instead of test (:data:`REPORT_SPLITS`), for model selection.
+    ``synthetic_detail[dataset]["gain_eval_se"]`` gives, per seed, the standard error of the gain
+    that comes from the report split's finite size (paired over its images,
+    :func:`~synthrec_core.classifier.paired_accuracy_se`): noise the seed spread does not include.
     """
-    from ..classifier import HeadConfig, ZeroShotHead, accuracy, tune_head
+    from ..classifier import HeadConfig, ZeroShotHead, paired_accuracy_se, predict, tune_head
     from ..config import check
     from ..filtering import clip_filter
 
@@ -498,11 +501,15 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         template = _templates(gen_prompts)[name]
         style = {**GEN_STYLES, **(gen_styles or {})}[name]
         prompts = gate3_prompts(name, classes, le, template=template)
-        gains, accs, eps, agree, ceiling, passed = [], [], [], [], [], []
+        zs_pred = predict(zs["weights"], feats["test"])
+        gains, accs, eps, agree, ceiling, passed, ses = [], [], [], [], [], [], []
 
-        def tuned(x: torch.Tensor, y: np.ndarray, seed: int) -> tuple[float, int]:
+        def tuned(x: torch.Tensor, y: np.ndarray, seed: int) -> tuple[float, int, float]:
+            """Test accuracy, selected epoch, and the gain's evaluation-set standard error."""
             h, hist = tune_head(head, x, y, cfg.replace(seed=seed, batch_size=min(cfg.batch_size, len(y))), val=val)
-            return accuracy(h, feats["test"], splits.test.labels), next(r["epoch"] for r in hist if r["selected"])
+            pred = predict(h, feats["test"])
+            return (float((pred == splits.test.labels).mean()), next(r["epoch"] for r in hist if r["selected"]),
+                    paired_accuracy_se(zs_pred, pred, splits.test.labels))
 
         pool = max(n_per_class, cf_pool)
         for seed in seeds:
@@ -515,10 +522,11 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
                 passed.append(float(dec.passed.mean()))
                 keep = dec.kept.to_numpy()
                 x, y = x[torch.from_numpy(keep)], y[keep]
-            acc, ep = tuned(x, y, seed)
+            acc, ep, se = tuned(x, y, seed)
             gains.append(acc - zs["test"])
             accs.append(acc)
             eps.append(ep)
+            ses.append(se)
             if corpus is not None:
                 cx, cy = _ceiling_images(corpus, classes, style, n_per_class, seed)
                 ceiling.append(tuned(image_features(model, cx), cy, seed)[0] - zs["test"])
@@ -528,7 +536,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         out["synthetic_detail"][name] = {"zero_shot": zs["test"], "tuned": accs, "best_epoch": eps, "template": zs["template"],
                                          "prompt": template, "style": style, "prompts_per_class": len(prompts[0]),
                                          "prompt_examples": prompts[0][:4], "cf_pool": cf_pool, "cf_pass_rate": passed,
-                                         "miniclip_agrees_with_prompt": agree, "head_config": cfg.to_dict()}
+                                         "miniclip_agrees_with_prompt": agree, "head_config": cfg.to_dict(),
+                                         "gain_eval_se": ses, "report_size": int(len(splits.test.labels))}
     return out
 
 
