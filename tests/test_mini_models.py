@@ -206,6 +206,10 @@ def test_holdout_splits_come_from_train_and_are_disjoint():
     assert rows(held.test) <= rows(full.train) and not rows(held.test) & rows(full.test)
     again = _splits("digits", report_on="holdout")
     assert (again.test.labels == held.test.labels).all() and (again.test.images == held.test.images).all()
+    second = _splits("digits", report_on="holdout2")  # the next draw: disjoint from the first
+    assert second.test.split == "holdout2" and len(second.test) == len(full.train) - len(held.test)
+    assert rows(second.test) <= rows(full.train) and not rows(second.test) & rows(held.test)
+    assert rows(second.train) == rows(held.test)  # digits is small: the rest is the first draw
     with pytest.raises(ConfigError, match="report_on"):
         _splits("digits", report_on="validation")
 
@@ -315,6 +319,7 @@ def test_selection_results_paths(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
     names = {(k, r): selection_results_path(k, "mini", r).name for k in ("miniclip", "gate3_recipe") for r in ("test", "holdout")}
+    assert selection_results_path("minigen_stage", "mini", "holdout2").name == "minigen_stage_selection_holdout2.json"
     assert names == {("miniclip", "test"): "miniclip_ablation.json", ("miniclip", "holdout"): "miniclip_selection.json",
                      ("gate3_recipe", "test"): "gate3_recipe.json", ("gate3_recipe", "holdout"): "gate3_recipe_selection.json"}
     with pytest.raises(ConfigError):
@@ -420,4 +425,5 @@ def test_finish_selection_chooses_only_on_holdout(tmp_path, capsys):
     out = finish_selection({"variants": {"a": res}}, tmp_path / "sel.json", "holdout")
     assert out["selection"]["chosen"] == "a" and json.loads((tmp_path / "sel.json").read_text()) == out
     assert "selection" not in finish_selection({"variants": {"a": res}}, tmp_path / "test.json", "test")
+    assert finish_selection({"variants": {"a": res}}, tmp_path / "h2.json", "holdout2")["selection"]["chosen"] == "a"
     assert '"mnist": 2.0' in capsys.readouterr().out

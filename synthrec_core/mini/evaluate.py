@@ -50,6 +50,7 @@ __all__ = [
     "run_gates",
     "REPORT_SPLITS",
     "HOLDOUT_SIZE",
+    "HOLDOUT2_SIZE",
 ]
 
 DATASETS = ("mnist", "digits", "animal_mnist", "fashion_mnist")
@@ -177,16 +178,20 @@ def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> lis
     return [template.format(name=c.replace("_", " "), digit=i) for i, c in enumerate(classnames)]
 
 
-#: where gates 2 and 3 report: the real ``test`` split, or ``holdout`` — real *train*-split images
+#: where gates 2 and 3 report: the real ``test`` split; ``holdout`` — real *train*-split images
 #: (at most :data:`HOLDOUT_SIZE`, a fixed draw) that no model or head trains on — for choosing
-#: between foundation-model variants without looking at test
-REPORT_SPLITS = ("test", "holdout")
+#: between foundation-model variants without looking at test; or ``holdout2`` — a second fixed
+#: draw of train images (at most :data:`HOLDOUT2_SIZE`), disjoint from the first, kept for
+#: confirming a choice that the first draw could not settle (session 5, the MiniGen stage)
+REPORT_SPLITS = ("test", "holdout", "holdout2")
 HOLDOUT_SIZE = 2000
+HOLDOUT2_SIZE = 5000
 
 
 def _splits(name: str, seed: int = 0, report_on: str = "test"):
     """The dataset's splits at 32 px. With ``report_on="holdout"``, ``test`` is replaced by a fixed
-    draw of train images and ``train`` keeps the rest (so few-shot probes never see the holdout)."""
+    draw of train images and ``train`` keeps the rest (so few-shot probes never see the holdout);
+    ``"holdout2"`` takes the next draw of the same permutation (disjoint from ``holdout``)."""
     from ..config import check_choice
     from ..data import load_dataset
 
@@ -196,8 +201,10 @@ def _splits(name: str, seed: int = 0, report_on: str = "test"):
         return splits
     perm = np.random.default_rng(20230).permutation(len(splits.train))
     n = min(HOLDOUT_SIZE, len(perm) // 2)
-    return splits.replace(train=splits.train.subset(np.sort(perm[n:])),
-                          test=splits.train.subset(np.sort(perm[:n]), split="holdout"))
+    held = perm[:n] if report_on == "holdout" else perm[n : n + min(HOLDOUT2_SIZE, len(perm) - n)]
+    rest = np.setdiff1d(perm, held)
+    return splits.replace(train=splits.train.subset(np.sort(rest)),
+                          test=splits.train.subset(np.sort(held), split=report_on))
 
 
 # ------------------------------------------------------------------------------ MiniCLIP features

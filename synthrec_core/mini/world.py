@@ -293,14 +293,14 @@ def select_variant(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def finish_selection(out: dict[str, Any], target: Path, report_on: str) -> dict[str, Any]:
-    """End of a selection script: on held-out data add :func:`select_variant`'s choice to ``out``;
+    """End of a selection script: on held-out data (either draw) add :func:`select_variant`'s choice to ``out``;
     write ``out`` to ``target`` (atomically) and print the choice and each variant's mean gains."""
     import json
 
     from ..utils import atomic_write_json
     from .evaluate import DATASETS
 
-    if report_on == "holdout":
+    if report_on != "test":
         out["selection"] = select_variant(out["variants"])
         print("selection:", json.dumps(out["selection"], indent=1))
     atomic_write_json(target, out)
@@ -310,20 +310,22 @@ def finish_selection(out: dict[str, Any], target: Path, report_on: str) -> dict[
 
 
 #: the held-out selections scripts make, by name: the script that writes them
-SELECTIONS = {"miniclip": "scripts/miniclip_ablation.py", "gate3_recipe": "scripts/gate3_recipe.py"}
+SELECTIONS = {"miniclip": "scripts/miniclip_ablation.py", "gate3_recipe": "scripts/gate3_recipe.py",
+              "minigen_stage": "scripts/minigen_stage.py"}
 
 
 def selection_results_path(kind: str = "miniclip", profile: str = "mini", report_on: str = "test") -> Path:
     """Where the script of ``kind`` (:data:`SELECTIONS`) writes: ``<kind>_selection.json``
-    (held-out train images, with the choice) or, on test, ``miniclip_ablation.json`` /
-    ``<kind>.json`` (for the record)."""
+    (held-out train images, with the choice), ``<kind>_selection_holdout2.json`` (the second
+    held-out draw) or, on test, ``miniclip_ablation.json`` / ``<kind>.json`` (for the record)."""
     from ..paths import results_dir
     from .evaluate import REPORT_SPLITS
 
     check_choice("kind", kind, SELECTIONS)
     check_choice("report_on", report_on, REPORT_SPLITS)
     stem = "miniclip_ablation" if kind == "miniclip" else kind
-    return results_dir(profile) / (f"{stem}.json" if report_on == "test" else f"{kind}_selection.json")
+    names = {"test": f"{stem}.json", "holdout": f"{kind}_selection.json", "holdout2": f"{kind}_selection_holdout2.json"}
+    return results_dir(profile) / names[report_on]
 
 
 def selection_table(kind: str = "miniclip", profile: str = "mini", report_on: str = "test") -> pd.DataFrame | None:
