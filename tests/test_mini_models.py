@@ -347,6 +347,25 @@ def test_lowres_copies_blur_typography_only_and_name_it():
             MiniGenConfig(**bad)
 
 
+def test_low_resolution_judge_trains_on_blurred_corpus_images(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from synthrec_core.mini.evaluate import _train_judge
+
+    monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    imgs = np.zeros((40, 32, 32), np.uint8)
+    imgs[:20, 8:24, 14:18] = 255  # "one": a vertical bar
+    imgs[20:, 14:18, 8:24] = 255  # "minus": a horizontal bar
+    imgs = np.clip(imgs.astype(int) + rng.integers(0, 30, imgs.shape), 0, 255).astype(np.uint8)
+    corpus = SimpleNamespace(images=imgs, concept=np.array(["one"] * 20 + ["minus"] * 20))
+    sharp = _train_judge(corpus, ["one", "minus"], 20, 1, 0)
+    blurred = _train_judge(corpus, ["one", "minus"], 20, 1, 0, lowres_size=8)
+    files = sorted((tmp_path / "mini" / "judges").glob("*.pt"))
+    assert len(files) == 2  # cached apart: the training images differ
+    assert sharp(imgs).shape == blurred(imgs).shape == (40,)
+
+
 def test_stroke_words_describe_the_measured_stroke_weight():
     from types import SimpleNamespace
 

@@ -363,17 +363,22 @@ def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
             "different_seed_same_prompt": float(np.mean(same_prompt))}
 
 
-def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int):
+def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs: int, seed: int,
+                 lowres_size: int | None = None):
     """A small CNN (:func:`synthrec_core.mini.corpus_transfer.small_cnn`) trained on at most
     ``max_per_class`` corpus images of each class concept; returns a predict function.
-    The trained weights are cached by the training images' content and the recipe."""
+    With ``lowres_size`` the images are first made low-resolution (:func:`~.train.lowres`), as
+    MiniGen saw them under the caption phrase "in low resolution". The trained weights are cached
+    by the training images' content and the recipe."""
     from ..features import data_key
     from .corpus_transfer import _to_tensor, fit_small_cnn, small_cnn
+    from .train import lowres
 
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
     y = torch.as_tensor(np.array([classes.index(c) for c in corpus.concept[idx]]))
-    key = stable_hash({"images": data_key(corpus.images[idx]), "labels": y.tolist(), "epochs": epochs, "seed": seed,
+    images = corpus.images[idx] if lowres_size is None else lowres(corpus.images[idx], lowres_size)
+    key = stable_hash({"images": data_key(images), "labels": y.tolist(), "epochs": epochs, "seed": seed,
                        "recipe": "small_cnn/adamw2e-3/onecycle/bs128/ls0.05"})
     path = cache_dir() / "mini" / "judges" / f"{key}.pt"
     torch.manual_seed(seed)
@@ -381,7 +386,7 @@ def _train_judge(corpus: Any, classes: Sequence[str], max_per_class: int, epochs
     if path.exists():
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
-        fit_small_cnn(model, _to_tensor(corpus.images[idx]), y, epochs, seed=seed)
+        fit_small_cnn(model, _to_tensor(images), y, epochs, seed=seed)
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(path, buf.getvalue())
@@ -401,10 +406,16 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
     """Gate 1: share of MiniGen samples that a corpus-trained CNN assigns to the prompted class.
 
     The prompts are :data:`GEN_PROMPTS`, overridden per dataset by ``gen_prompts`` (as in
-    :func:`synthetic_gain`, whose seed-0 images these then are). The judge (a small CNN) is trained on corpus images of the dataset's class concepts only
-    (at most ``judge_max_per_class`` each); its accuracy on the real test split is reported
-    beside it, for reference. Datasets with the same classes (MNIST, digits) share judge and samples.
+    :func:`synthetic_gain`, whose seed-0 images these then are; the gate itself uses the defaults). The judge (a small CNN) is
+    trained on corpus images of the dataset's class concepts only (at most ``judge_max_per_class``
+    each); its accuracy on the real test split is reported beside it, for reference. When the
+    prompt asks for low resolution (:data:`~.train.LOWRES_PHRASE`), the judge's training images
+    (and the real images it is scored on) are made low-resolution the way MiniGen's were
+    (:func:`~.train.lowres`), so that it judges the digit, not the blur. Datasets with the same
+    classes (MNIST, digits) share judge and samples.
     """
+    from .train import LOWRES_PHRASE, LOWRES_SIZE, lowres
+
     out: dict[str, Any] = {"minigen_class_accuracy": {}, "minigen_detail": {}}
     judges: dict[tuple, Callable] = {}
     for name in datasets:
@@ -414,17 +425,21 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
         if any(v == 0 for v in counts.values()):
             out["minigen_detail"][name] = {"skipped": "corpus lacks concepts", "corpus_counts": counts}
             continue
-        prompts = class_prompts(name, classes, _templates(gen_prompts)[name])
+        template = _templates(gen_prompts)[name]
+        prompts = class_prompts(name, classes, template)
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
-        if tuple(classes) not in judges:
-            judges[tuple(classes)] = _train_judge(corpus, classes, judge_max_per_class, judge_epochs, seed)
-        judge = judges[tuple(classes)]
+        low = LOWRES_SIZE if LOWRES_PHRASE in template else None  # judge the look the prompt asks for
+        if (tuple(classes), low) not in judges:
+            judges[tuple(classes), low] = _train_judge(corpus, classes, judge_max_per_class, judge_epochs, seed, low)
+        judge = judges[tuple(classes), low]
         pred = judge(samples.reshape(-1, 32, 32))
+        real = splits.test.images if low is None else lowres(splits.test.images, low)
         out["minigen_class_accuracy"][name] = float((pred == gen_y).mean())
         out["minigen_detail"][name] = {
             "per_class": {c: float((pred[gen_y == k] == k).mean()) for k, c in enumerate(classes)},
-            "judge_real_test_accuracy": float((judge(splits.test.images) == splits.test.labels).mean()),
+            "judge_real_test_accuracy": float((judge(real) == splits.test.labels).mean()),
+            "judge_lowres_size": low,
             "prompts": prompts,
             "corpus_counts": counts,
             **_pairwise_distances(samples),
@@ -551,12 +566,11 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
 def run_gates(model: torch.nn.Module, tokenizer: Callable, pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS,
               seeds: Sequence[int] = (0, 1, 2), n_per_class: int = 32, steps: int = 20, guidance_scale: float = 3.0,
               progress: bool = True, recipe: str = "paper CT") -> dict[str, Any]:
-    """All three gates, in the results-contract layout (plus ``*_detail`` entries); gate 3 uses
-    the :data:`GATE3_RECIPES` entry ``recipe``."""
+    """All three gates, in the results-contract layout (plus ``*_detail`` entries); gate 1 uses
+    the default prompts (:data:`GEN_PROMPTS`), gate 3 the :data:`GATE3_RECIPES` entry ``recipe``."""
     out = miniclip_gate(model, tokenizer, datasets, seeds=seeds, progress=progress)
     kw = gate3_kwargs(recipe)
-    out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress,
-                            gen_prompts=kw.get("gen_prompts")))
+    out.update(minigen_gate(pipe, corpus, datasets, n_per_class, steps, guidance_scale, seed=seeds[0], progress=progress))
     out.update(synthetic_gain(model, tokenizer, pipe, datasets, seeds, steps=steps, guidance_scale=guidance_scale,
                               corpus=corpus, progress=progress, **{"n_per_class": n_per_class, **kw}))
     return out

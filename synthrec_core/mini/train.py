@@ -53,6 +53,8 @@ __all__ = [
     "stroke_word_captions",
     "STROKE_WORDS",
     "LOWRES_PHRASE",
+    "LOWRES_SIZE",
+    "lowres",
     "lowres_copies",
     "load_miniclip_run",
     "minigen_from_checkpoint",
@@ -134,7 +136,7 @@ class MiniGenConfig(_TrainBase):
     final_lr_ratio: float = 0.1  # cosine decay ends at lr * this
     stroke_words: bool = False  # name each typography image's measured stroke weight in its caption (STROKE_WORDS)
     lowres_share: float = 0.0  # add low-resolution copies of this share of typography images, captioned LOWRES_PHRASE
-    lowres_size: int = 8  # the side those copies are box-downsampled to (then bilinear back to the corpus size)
+    lowres_size: int = 8  # the side those copies are box-downsampled to (then bilinear back); LOWRES_SIZE ships
 
     def validate(self) -> None:
         super().validate()
@@ -392,25 +394,31 @@ def stroke_word_captions(corpus: Any, captions: np.ndarray | None = None) -> np.
 
 #: appended to the caption of a low-resolution copy (:func:`lowres_copies`)
 LOWRES_PHRASE = "in low resolution"
+#: the side the shipped MiniGen's low-resolution copies were downsampled to (stage minigen-lowres)
+LOWRES_SIZE = 8
+
+
+def lowres(images: np.ndarray, size: int = 8) -> np.ndarray:
+    """uint8 images [N,H,W] box-downsampled to ``size`` px and bilinearly upsampled back."""
+    from PIL import Image
+
+    side = images.shape[-1]
+    if not len(images):
+        return np.zeros((0, side, side), np.uint8)
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BOX).resize((side, side), Image.BILINEAR))
+                     for im in images]).astype(np.uint8)
 
 
 def lowres_copies(corpus: Any, captions: np.ndarray, share: float, size: int = 8,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Low-resolution copies of a seeded ``share`` of the typography images: each image
-    box-downsampled to ``size`` px and bilinearly upsampled back, its caption (from
-    ``captions``) followed by :data:`LOWRES_PHRASE`, the way a web caption calls a thumbnail
-    or a scan low-resolution. Returns (images uint8 [M,H,W], captions [M])."""
-    from PIL import Image
-
+    """Low-resolution copies (:func:`lowres`) of a seeded ``share`` of the typography images,
+    their captions (from ``captions``) followed by :data:`LOWRES_PHRASE`, the way a web caption
+    calls a thumbnail or a scan low-resolution. Returns (images uint8 [M,H,W], captions [M])."""
     rng = np.random.default_rng([seed, 8])
     typo = np.flatnonzero(np.isin(corpus.group, TYPOGRAPHY_GROUPS))
     pick = np.sort(typo[rng.random(len(typo)) < share])
-    side = corpus.images.shape[-1]
-    imgs = np.stack([np.asarray(Image.fromarray(corpus.images[i]).resize((size, size), Image.BOX)
-                                .resize((side, side), Image.BILINEAR)) for i in pick]) if len(pick) else \
-        np.zeros((0, side, side), np.uint8)
     caps = np.array([f"{captions[i]} {LOWRES_PHRASE}" for i in pick], dtype=str)
-    return imgs.astype(np.uint8), caps
+    return lowres(corpus.images[pick], size), caps
 
 
 def alt_text_captions(corpus: Any, share: float, seed: int) -> np.ndarray:
