@@ -24,6 +24,7 @@ import torch
 from synthrec_core.data import kshot_indices
 from synthrec_core.mini import evaluate
 from synthrec_core.models import load_clip, load_generator
+from synthrec_core.runner import find_notebooks, profile_parameters
 from synthrec_core.paths import results_dir
 from synthrec_core.utils import atomic_write_json
 
@@ -35,8 +36,8 @@ def _centroids(feats: torch.Tensor, labels: np.ndarray, n: int) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recipe", default="very bold, paper CT", choices=list(evaluate.GATE3_RECIPES),
-                    help="whose MiniGen prompts to use")
+    ap.add_argument("--recipe", default=profile_parameters(find_notebooks(["00_foundation"])[0], "mini")["gate3_recipe"],
+                    choices=list(evaluate.GATE3_RECIPES), help="whose MiniGen prompts to use (default: the mini profile's)")
     ap.add_argument("--n-per-class", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

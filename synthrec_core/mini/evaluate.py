@@ -494,7 +494,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     ``gen_prompts`` overrides :data:`GEN_PROMPTS` per dataset (e.g. naming a stroke weight), and
     ``gen_styles`` :data:`GEN_STYLES` (the style those prompts name).
     With ``corpus``, the same tuning on ``n_per_class`` *corpus* images per class in the style
-    the prompt names gives ``synthetic_ceiling``: what a generator that reproduced its
+    the prompt names (made low-resolution when the prompt asks for it) gives ``synthetic_ceiling``: what a generator that reproduced its
     training data perfectly could offer. ``report_on="holdout"`` measures all of it on held-out
     train images instead of test (:data:`REPORT_SPLITS`), for model selection.
     ``synthetic_detail[dataset]["gain_eval_se"]`` gives, per seed, the standard error of the gain
@@ -504,6 +504,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     from ..classifier import HeadConfig, ZeroShotHead, paired_accuracy_se, predict, tune_head
     from ..config import check
     from ..filtering import clip_filter
+    from .train import LOWRES_PHRASE, LOWRES_SIZE, lowres
 
     check(isinstance(cf_pool, int) and cf_pool >= 0, f"cf_pool={cf_pool!r} must be an int >= 0")
     check(cf_pool == 0 or cf_pool > n_per_class, f"cf_pool={cf_pool} must be 0 (no filter) or > n_per_class={n_per_class}")
@@ -551,6 +552,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
             ses.append(se)
             if corpus is not None:
                 cx, cy = _ceiling_images(corpus, classes, style, n_per_class, seed)
+                if LOWRES_PHRASE in template:  # the corpus images MiniGen learnt that phrase from
+                    cx = lowres(cx, LOWRES_SIZE)
                 ceiling.append(tuned(image_features(model, cx), cy, seed)[0] - zs["test"])
         out["synthetic_gain"][name] = summary(gains)
         if corpus is not None:
