@@ -25,6 +25,7 @@ Writes ``results/mini/minigen_stage_selection_holdout2.json`` (or ``minigen_stag
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -49,6 +50,10 @@ def main() -> None:
     unknown = set(folders) - set(PAIRS)
     if unknown:
         ap.error(f"unknown stage(s) {sorted(unknown)}; expected {list(PAIRS)}")
+    missing = [f"{s}={f}" for s, f in folders.items() if not (Path(f) / "model_index.json").exists()]
+    if missing:
+        ap.error(f"no MiniGen folder at {missing}: export the stage's checkpoint there with "
+                 "synthrec_core.mini.train.export_minigen(checkpoint, folder) (see the docstring)")
 
     model, _, tok = load_clip("MiniCLIP-CNN", "mini")
     target = world.selection_results_path("minigen_stage", "mini", args.report_on)
