@@ -2,15 +2,14 @@
 blurrier than MiniGen's digits. Blur MiniGen's digit samples by box-downsampling the 32 px image to
 s px and bilinearly back, and re-measure the digits gate-3 gain (held-out, paper CT, seeds 0-2)."""
 import numpy as np, torch
-from PIL import Image
 from synthrec_core.mini import evaluate as E
 from synthrec_core.models import load_clip, load_generator
 from synthrec_core.classifier import HeadConfig, ZeroShotHead, accuracy, tune_head
+from synthrec_core.mini.train import lowres
 torch.set_num_threads(2)
 model, _, tok = load_clip("MiniCLIP-CNN", "mini")
 pipe = load_generator("minigen", scheduler="dpm")
 ls = float(model.logit_scale.detach())
-def lowres(x, s): return np.stack([np.asarray(Image.fromarray(i).resize((s, s), Image.BOX).resize((32, 32), Image.BILINEAR)) for i in x])
 for name in ("digits", "mnist"):
     sp = E._splits(name, report_on="holdout"); cl = list(sp.train.classnames)
     f = {s: E.image_features(model, sp[s].images) for s in ("val", "test")}

@@ -129,6 +129,7 @@ def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
     """:func:`synthetic_gain` keyword arguments of a :data:`GATE3_RECIPES` entry (or its name)."""
     from ..classifier import HeadConfig
     from ..config import ConfigError, check, check_choice
+    from .train import LOWRES_PHRASE
 
     if isinstance(recipe, str):
         check_choice("gate3 recipe", recipe, GATE3_RECIPES)
@@ -139,8 +140,6 @@ def gate3_kwargs(recipe: str | dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: recipe[k] for k in ("le", "cf_pool", "n_per_class") if k in recipe}
     if recipe.get("head"):
         out["head_cfg"] = HeadConfig(**recipe["head"])
-    from .train import LOWRES_PHRASE
-
     prompts: dict[str, str] = {}
     digit_words = []
     if recipe.get("stroke"):
@@ -173,6 +172,14 @@ def _templates(gen_prompts: dict[str, str] | None) -> dict[str, str]:
     return {**GEN_PROMPTS, **(gen_prompts or {})}
 
 
+def _lowres_size(template: str) -> int | None:
+    """The side MiniGen's low-resolution look was made at, if ``template`` asks for it
+    (:data:`~.train.LOWRES_PHRASE`); else None."""
+    from .train import LOWRES_PHRASE, LOWRES_SIZE
+
+    return LOWRES_SIZE if LOWRES_PHRASE in template else None
+
+
 def class_prompts(dataset: str, classnames: Sequence[str], template: str) -> list[str]:
     """``template`` filled for every class of ``dataset``."""
     return [template.format(name=c.replace("_", " "), digit=i) for i, c in enumerate(classnames)]
@@ -202,8 +209,8 @@ def _splits(name: str, seed: int = 0, report_on: str = "test"):
     perm = np.random.default_rng(20230).permutation(len(splits.train))
     n = min(HOLDOUT_SIZE, len(perm) // 2)
     held = perm[:n] if report_on == "holdout" else perm[n : n + min(HOLDOUT2_SIZE, len(perm) - n)]
-    rest = np.setdiff1d(perm, held)
-    return splits.replace(train=splits.train.subset(np.sort(rest)),
+    rest = np.setdiff1d(perm, held)  # sorted
+    return splits.replace(train=splits.train.subset(rest),
                           test=splits.train.subset(np.sort(held), split=report_on))
 
 
@@ -414,7 +421,7 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
     (:func:`~.train.lowres`), so that it judges the digit, not the blur. Datasets with the same
     classes (MNIST, digits) share judge and samples.
     """
-    from .train import LOWRES_PHRASE, LOWRES_SIZE, lowres
+    from .train import lowres
 
     out: dict[str, Any] = {"minigen_class_accuracy": {}, "minigen_detail": {}}
     judges: dict[tuple, Callable] = {}
@@ -429,7 +436,7 @@ def minigen_gate(pipe: Any, corpus: Any, datasets: Sequence[str] = DATASETS, n_p
         prompts = class_prompts(name, classes, template)
         samples = generate_class_images(pipe, prompts, n_per_class, seed, steps, guidance_scale, progress=progress)
         gen_y = np.repeat(np.arange(len(classes)), n_per_class)
-        low = LOWRES_SIZE if LOWRES_PHRASE in template else None  # judge the look the prompt asks for
+        low = _lowres_size(template)  # judge the look the prompt asks for
         if (tuple(classes), low) not in judges:
             judges[tuple(classes), low] = _train_judge(corpus, classes, judge_max_per_class, judge_epochs, seed, low)
         judge = judges[tuple(classes), low]
@@ -504,7 +511,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
     from ..classifier import HeadConfig, ZeroShotHead, paired_accuracy_se, predict, tune_head
     from ..config import check
     from ..filtering import clip_filter
-    from .train import LOWRES_PHRASE, LOWRES_SIZE, lowres
+    from .train import lowres
 
     check(isinstance(cf_pool, int) and cf_pool >= 0, f"cf_pool={cf_pool!r} must be an int >= 0")
     check(cf_pool == 0 or cf_pool > n_per_class, f"cf_pool={cf_pool} must be 0 (no filter) or > n_per_class={n_per_class}")
@@ -523,6 +530,7 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
         head = ZeroShotHead(zs["weights"], logit_scale=log_scale)
         template = _templates(gen_prompts)[name]
         style = {**GEN_STYLES, **(gen_styles or {})}[name]
+        low = _lowres_size(template)
         prompts = gate3_prompts(name, classes, le, template=template)
         zs_pred = predict(zs["weights"], feats["test"])
         gains, accs, eps, agree, ceiling, passed, ses = [], [], [], [], [], [], []
@@ -552,8 +560,8 @@ def synthetic_gain(model: torch.nn.Module, tokenizer: Callable, pipe: Any, datas
             ses.append(se)
             if corpus is not None:
                 cx, cy = _ceiling_images(corpus, classes, style, n_per_class, seed)
-                if LOWRES_PHRASE in template:  # the corpus images MiniGen learnt that phrase from
-                    cx = lowres(cx, LOWRES_SIZE)
+                if low:  # the corpus images MiniGen learnt that phrase from
+                    cx = lowres(cx, low)
                 ceiling.append(tuned(image_features(model, cx), cy, seed)[0] - zs["test"])
         out["synthetic_gain"][name] = summary(gains)
         if corpus is not None:

@@ -121,6 +121,12 @@ class MiniCLIPConfig(_TrainBase):
               "alt_text_noise needs targets='caption' or 'index' (concept targets would use the clean labels)")
 
 
+#: appended to the caption of a low-resolution copy (:func:`lowres_copies`)
+LOWRES_PHRASE = "in low resolution"
+#: the side the shipped MiniGen's low-resolution copies were downsampled to (stage minigen-lowres)
+LOWRES_SIZE = 8
+
+
 @dataclasses.dataclass(frozen=True)
 class MiniGenConfig(_TrainBase):
     """MiniGen recipe: v-prediction diffusion with min-SNR weighting, caption dropout, EMA."""
@@ -136,7 +142,7 @@ class MiniGenConfig(_TrainBase):
     final_lr_ratio: float = 0.1  # cosine decay ends at lr * this
     stroke_words: bool = False  # name each typography image's measured stroke weight in its caption (STROKE_WORDS)
     lowres_share: float = 0.0  # add low-resolution copies of this share of typography images, captioned LOWRES_PHRASE
-    lowres_size: int = 8  # the side those copies are box-downsampled to (then bilinear back); LOWRES_SIZE ships
+    lowres_size: int = LOWRES_SIZE  # the side those copies are box-downsampled to (then bilinear back)
 
     def validate(self) -> None:
         super().validate()
@@ -392,13 +398,7 @@ def stroke_word_captions(corpus: Any, captions: np.ndarray | None = None) -> np.
     return out.astype(str)
 
 
-#: appended to the caption of a low-resolution copy (:func:`lowres_copies`)
-LOWRES_PHRASE = "in low resolution"
-#: the side the shipped MiniGen's low-resolution copies were downsampled to (stage minigen-lowres)
-LOWRES_SIZE = 8
-
-
-def lowres(images: np.ndarray, size: int = 8) -> np.ndarray:
+def lowres(images: np.ndarray, size: int = LOWRES_SIZE) -> np.ndarray:
     """uint8 images [N,H,W] box-downsampled to ``size`` px and bilinearly upsampled back."""
     from PIL import Image
 
@@ -409,7 +409,7 @@ def lowres(images: np.ndarray, size: int = 8) -> np.ndarray:
                      for im in images]).astype(np.uint8)
 
 
-def lowres_copies(corpus: Any, captions: np.ndarray, share: float, size: int = 8,
+def lowres_copies(corpus: Any, captions: np.ndarray, share: float, size: int = LOWRES_SIZE,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Low-resolution copies (:func:`lowres`) of a seeded ``share`` of the typography images,
     their captions (from ``captions``) followed by :data:`LOWRES_PHRASE`, the way a web caption
