@@ -129,6 +129,11 @@ class ZeroShotHead(nn.Module):
         w = zero_shot_weights(model, tokenizer, classnames, templates, device=device, batch_size=batch_size)
         return cls(w, logit_scale=_model_logit_scale(model))
 
+    @classmethod
+    def from_weights(cls, weights: Any, model: Any = None) -> "ZeroShotHead":
+        """A head with ``weights`` [C, D] and ``model``'s logit scale (log 100 without a model)."""
+        return cls(weights, logit_scale=_model_logit_scale(model) if model is not None else math.log(100.0))
+
     @property
     def num_classes(self) -> int:
         return self.weight.shape[0]

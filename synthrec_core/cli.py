@@ -63,9 +63,26 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .generation import main as generation_main
+    """One synthetic set from a job file; every rank of a ``torchrun`` launch runs this too."""
+    import time
 
-    return generation_main(args.rest)
+    import torch
+
+    from .generation import GenerationJob, _dist, generate
+
+    job = GenerationJob.from_json(args.job)
+    overrides = {"batch_size": args.batch_size, "workers": args.workers, "device": args.device, "output_dir": args.output_dir}
+    job = job.replace(**{k: v for k, v in overrides.items() if v is not None})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.time()
+    s = generate(job, progress=not args.no_progress)
+    rank, _, dist = _dist()
+    if rank == 0:
+        print(f"set {s.key} complete at {s.root} ({len(job)} images, {time.time() - t0:.1f} s)", file=sys.stderr)
+    if dist is not None:
+        dist.destroy_process_group()
+    return 0
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -106,8 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     params.set_defaults(func=_cmd_params)
 
     gen = sub.add_parser("generate", help="generate a synthetic set from a job file (works under torchrun)",
-                         add_help=False)
-    gen.add_argument("rest", nargs=argparse.REMAINDER, help="--job JOB.json [--batch-size N] [--output-dir D] ...")
+                         description="Make (or resume) the set a GenerationJob JSON file describes. Under "
+                         "`torchrun --nproc_per_node N -m synthrec_core.cli generate ...` the ranks share the work.")
+    gen.add_argument("--job", required=True, help="JSON file with GenerationJob fields (a set's job.json works too)")
+    gen.add_argument("--batch-size", type=int, default=None, help="real images per pipeline call (does not change images)")
+    gen.add_argument("--workers", type=int, default=None, help="CPU: pipeline copies run side by side (does not change images)")
+    gen.add_argument("--device", default=None)
+    gen.add_argument("--output-dir", default=None)
+    gen.add_argument("--threads", type=int, default=None, help="torch threads outside generation (generation on CPU runs single-threaded per worker)")
+    gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(func=_cmd_generate)
 
     doctor = sub.add_parser("doctor", help="report the environment")
@@ -117,12 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["generate"]:  # forwarded whole, so `synthrec generate --help` shows the engine's options
-        return _cmd_generate(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
+    from .generation import GenerationError
+    from .models import ModelUnavailable
+    from .sets import SetMismatchError
+
     try:
         return args.func(args)
-    except ConfigError as err:
+    except (ConfigError, ModelUnavailable, GenerationError, SetMismatchError) as err:
         print(f"synthrec: error: {err}", file=sys.stderr)
         return 2
 

@@ -6,8 +6,8 @@
 
 - the **encoder key** hashes the encoder's name, its class, the bytes of every tensor of its
   image tower's ``state_dict`` (``model.visual`` for open_clip models, else the whole model;
-  so other weights or a fine-tuned copy get a new key) and ``repr`` of its preprocessing
-  (resize, crop, normalisation);
+  so other weights or a fine-tuned copy get a new key) and its preprocessing, keyed by what
+  it does (its output on fixed probe images and its repr, :func:`preprocess_key`);
 - the **data key** hashes the images' content: a complete :class:`~synthrec_core.sets.SyntheticSet`
   by its key and its manifest's file sha256s, image files by their sha256, in-memory images
   by their pixel bytes.
@@ -32,7 +32,7 @@ import numpy as np
 
 from .utils import atomic_write_bytes, atomic_write_json, file_sha256, stable_hash
 
-__all__ = ["Encoder", "as_encoder", "image_tower", "weights_hash", "data_key", "encode_images", "encode_texts", "features_dir",
+__all__ = ["Encoder", "as_encoder", "image_tower", "weights_hash", "data_key", "encode_images", "encode_texts", "preprocess_key", "features_dir",
            "cached_features", "save_features"]
 
 
@@ -55,9 +55,42 @@ class Encoder:
                 "name": self.name,
                 "class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
                 "weights": weights_hash(image_tower(self.model)),
-                "preprocess": repr(self.preprocess),
+                "preprocess": preprocess_key(self.preprocess),
             }
         )
+
+
+def _probe_images() -> list:
+    """Two fixed images (RGB 45x37 and grayscale 28x28, smooth patterns) to key preprocessing by."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:37, 0:45]
+    rgb = np.stack([(xx * 5) % 256, (yy * 7) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
+    g = np.mgrid[0:28, 0:28]
+    gray = ((g[0] * 9 + g[1] * 4) % 256).astype(np.uint8)
+    return [Image.fromarray(rgb, "RGB"), Image.fromarray(gray, "L")]
+
+
+def preprocess_key(preprocess: Callable[[Any], Any]) -> str:
+    """A key of what a preprocessing *does*: its output on fixed probe images, plus its repr
+    with memory addresses removed. Two transforms that print alike (``Lambda()``) but compute
+    different things get different keys; the same function rebuilt gets the same key."""
+    import re
+
+    import torch
+
+    h = hashlib.sha256(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(preprocess)).encode())
+    for im in _probe_images():
+        try:
+            out = preprocess(im)
+        except Exception as e:  # noqa: BLE001 - a transform may reject one probe's mode: that is part of what it does
+            h.update(f"error:{type(e).__name__}".encode())
+            continue
+        t = torch.as_tensor(np.asarray(out)) if not torch.is_tensor(out) else out
+        t = t.detach().to("cpu").float().contiguous()
+        h.update(f"{tuple(t.shape)}|".encode())
+        h.update(np.round(t.numpy(), 5).tobytes())
+    return h.hexdigest()[:32]
 
 
 def image_tower(model: Any) -> Any:
@@ -257,16 +290,20 @@ def encode_images(
     return feats
 
 
-def encode_texts(model: Any, tokenizer: Callable[[Sequence[str]], Any], texts: Sequence[str], device: str = "cpu") -> np.ndarray:
-    """Text features ``[len(texts), D]`` (float32, not normalised); cheap, so not cached."""
+def encode_texts(model: Any, tokenizer: Callable[[Sequence[str]], Any], texts: Sequence[str], device: str = "cpu",
+                 batch_size: int = 256) -> np.ndarray:
+    """Text features ``[len(texts), D]`` (float32, not normalised), ``batch_size`` texts at a
+    time; cheap, so not cached."""
     import torch
 
     was_training = getattr(model, "training", False)
     model.eval()
+    texts = list(texts)
     try:
         with torch.inference_mode():
-            f = model.encode_text(tokenizer(list(texts)).to(device))
+            parts = [model.encode_text(tokenizer(texts[i : i + batch_size]).to(device)).float().cpu().numpy()
+                     for i in range(0, len(texts), batch_size)]
     finally:
         if was_training:
             model.train()
-    return f.float().cpu().numpy()
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -1,293 +1,63 @@
-"""Generation jobs: a frozen description of a synthetic set, and the engine that makes it.
+"""The generation engine: a :class:`~synthrec_core.jobs.GenerationJob` in, a set on disk out.
 
-A :class:`GenerationJob` is data: label space, prompts (a template or explicit sentences per
-class), images per prompt, seed, pipeline id + revision, scheduler, steps, guidance, size and,
-for real guidance (RG), reference images + strength. :func:`generate` turns it into a set on
-disk (layout in ``sets``) with these guarantees:
+:func:`generate` makes (or finishes) the set a job describes (layout in :mod:`synthrec_core.sets`)
+with these guarantees:
 
-- **Per-image seeds.** Image ``(class, reference, prompt, index)`` gets the seed
-  ``hash(job key, class, reference index, prompt index, image index)``, fed to the pipeline as
-  its own CPU ``torch.Generator``. With ``kernel_chunk`` (default 4) the batched layers run on
-  fixed-size chunks (:func:`batch_invariant_kernels`), so an image does not depend on the
-  batch size, on the other images of its batch, or on how the work is split across ranks.
+- **Invariant by construction.** Every pipeline call runs on exactly ``job.micro_batch``
+  images (the last call of a run is padded with copies whose outputs are dropped), so every
+  kernel always sees the same shapes; on CPU each call runs single-threaded (``workers``
+  copies of the pipeline run side by side, each with its own scheduler). An image therefore
+  does not depend on the batch size, on its neighbours, on the number of workers or ranks, or on
+  being made after a resume. Each distinct prompt is encoded once per run, also at a fixed shape.
+- **Shared images.** Images are also kept in a store keyed by what determines their pixels
+  (``job.render_key`` + seed + prompt + reference): a set that contains an image made before,
+  by any job, links it instead of generating it again.
 - **Resumable and atomic.** Every PNG is written to a temp file and renamed; a restart skips
-  images whose PNG exists and decodes, regenerates the rest and rebuilds the manifest. The
-  ``COMPLETE`` marker is written last, only when every image exists. ``run.json`` records the
-  first run's torch CPU thread count, and later runs on CPU use it too (kernels split work by
-  thread count, which changes rounding); it also records torch/diffusers versions.
-- **Distributed.** Under ``torchrun`` each rank takes every ``world``-th image of the fixed
-  image list; rank 0 shows progress, then, after a barrier, writes manifest, card and marker.
-- **Content-addressed.** The set key hashes every field that changes images (the reference
-  images by their sha256) and none that does not (``batch_size``, ``device``, ``output_dir``).
+  images whose PNG exists and decodes, makes the rest and rebuilds the manifest. ``COMPLETE``
+  is written last, only when every image exists. ``run.json`` records torch/diffusers versions.
+- **Distributed.** Under ``torchrun`` each rank takes every ``world``-th image; rank 0 writes
+  manifest, card and marker after a barrier; an error on any rank is raised on all of them.
+- **Content-addressed.** The set key hashes every field that changes images, the generator by
+  the content of its weights (``GenerationJob.resolved``).
 
-Run as a module for ``torchrun``: ``python -m synthrec_core.generation --job job.json``.
+The command line (``synthrec generate --job job.json``, also under ``torchrun``) is in
+:mod:`synthrec_core.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import copy
 import errno
-import functools
+import inspect
 import io
 import json
 import os
-import sys
-import time
-from dataclasses import dataclass
+import queue
+import threading
+import warnings
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-from .config import Config, ConfigError, check, check_choice
-from .models import SCHEDULERS  # scheduler names a job may ask for (built by models.make_scheduler)
-from .sets import (
-    COMPLETE_FILE,
-    IMAGES_DIR,
-    JOB_FILE,
-    RUN_FILE,
-    SetMismatchError,
-    SyntheticSet,
-    class_dirname,
-    write_dataset_card,
-    write_manifest,
-)
-from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256, stable_hash
+from .jobs import SCHEDULERS, GenerationJob, ImageUnit
+from .sets import COMPLETE_FILE, IMAGES_DIR, JOB_FILE, RUN_FILE, SetMismatchError, SyntheticSet, write_dataset_card, write_manifest
+from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
 
-__all__ = [
-    "GenerationJob",
-    "ImageUnit",
-    "GenerationError",
-    "generate",
-    "batch_invariant_kernels",
-    "SCHEDULERS",
-    "set_scheduler",
-    "main",
-]
+__all__ = ["GenerationJob", "ImageUnit", "GenerationError", "generate", "SCHEDULERS", "set_scheduler", "image_store_dir"]
 
-DTYPES = ("float32", "float16", "bfloat16")
+#: distinct prompts are encoded this many at a time (padded), so an embedding never depends on its neighbours
+PROMPT_CHUNK = 16
 
 
 class GenerationError(RuntimeError):
     """Generation could not finish (e.g. disk full, permission denied); completed images are kept."""
 
 
-def _as_tuple(x: Any) -> Any:
-    if isinstance(x, (list, tuple)):
-        return tuple(_as_tuple(v) for v in x)
-    return x
-
-
-@dataclass(frozen=True)
-class GenerationJob(Config):
-    """Everything that defines a synthetic set, plus how to run it (batch size, device, place).
-
-    ``sentences`` (one tuple of full prompts per class, e.g. from language enhancement)
-    overrides ``template``. With ``references`` (one tuple of image paths per class) the
-    job is real guidance: img2img from each reference at ``strength``; then each reference
-    gets ``images_per_prompt`` images per prompt.
-    """
-
-    classnames: tuple[str, ...]
-    pipeline_id: str
-    revision: str | None = None
-    template: str = "a photo of a {}."
-    sentences: tuple[tuple[str, ...], ...] | None = None
-    images_per_prompt: int = 1
-    seed: int = 0
-    scheduler: str | None = None  # None: the pipeline's own scheduler
-    steps: int = 25
-    guidance_scale: float = 3.0  # the paper's GLIDE value
-    height: int = 32
-    width: int = 32
-    negative_prompt: str | None = None
-    references: tuple[tuple[str, ...], ...] | None = None  # RG: per-class reference image paths
-    strength: float | None = None  # RG: img2img strength = t*/T
-    dtype: str = "float32"
-    # batched layers run on fixed chunks of this many samples so that an image does not depend
-    # on batch size or rank split (see batch_invariant_kernels); None = plain batched kernels
-    # (faster on GPUs, but images then differ by rounding across batch sizes)
-    kernel_chunk: int | None = 4
-    # not in the key: they do not change any image
-    batch_size: int = 8
-    device: str = "cpu"
-    output_dir: str | None = None  # the set's own directory; default cache_dir()/sets/<key>
-
-    _not_in_key: ClassVar[tuple[str, ...]] = ("batch_size", "device", "output_dir")
-
-    def __post_init__(self) -> None:
-        for name in ("classnames", "sentences", "references"):
-            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
-        if self.output_dir is not None:
-            object.__setattr__(self, "output_dir", str(self.output_dir))
-        super().__post_init__()
-
-    def validate(self) -> None:
-        check(isinstance(self.classnames, tuple) and len(self.classnames) > 0, "classnames is empty: give at least one class")
-        for c in self.classnames:
-            check(isinstance(c, str) and c.strip() != "", f"class name {c!r} must be a non-empty string")
-        dup = sorted({c for c in self.classnames if self.classnames.count(c) > 1})
-        check(not dup, f"duplicate class names {dup}")
-        dirs = [class_dirname(c) for c in self.classnames]
-        clash = sorted({c for c, d in zip(self.classnames, dirs) if dirs.count(d) > 1})
-        check(not clash, f"class names {clash} map to the same folder name; rename them")
-        check(isinstance(self.pipeline_id, str) and self.pipeline_id != "", f"pipeline_id={self.pipeline_id!r} is empty")
-        if self.sentences is None:
-            check(isinstance(self.template, str) and "{}" in self.template, f"template={self.template!r} has no '{{}}' for the class name")
-        else:
-            check(
-                len(self.sentences) == len(self.classnames),
-                f"sentences has {len(self.sentences)} entries for {len(self.classnames)} classes",
-            )
-            for c, s in zip(self.classnames, self.sentences):
-                check(len(s) > 0, f"sentences for class {c!r} is empty")
-                check(all(isinstance(x, str) and x.strip() for x in s), f"sentences for class {c!r} holds an empty prompt")
-        check(
-            self.kernel_chunk is None or (isinstance(self.kernel_chunk, int) and self.kernel_chunk >= 1),
-            f"kernel_chunk={self.kernel_chunk!r} must be None or an integer >= 1",
-        )
-        for name in ("images_per_prompt", "steps", "height", "width", "batch_size"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an integer >= 1")
-        check(self.height % 8 == 0 and self.width % 8 == 0, f"height x width = {self.height}x{self.width} must be multiples of 8")
-        check(isinstance(self.seed, int) and self.seed >= 0, f"seed={self.seed!r} must be an integer >= 0")
-        check(
-            isinstance(self.guidance_scale, (int, float)) and self.guidance_scale >= 0,
-            f"guidance_scale={self.guidance_scale!r} must be >= 0",
-        )
-        if self.scheduler is not None:
-            check_choice("scheduler", self.scheduler, SCHEDULERS)
-        check_choice("dtype", self.dtype, DTYPES)
-        if self.references is None:
-            check(self.strength is None, f"strength={self.strength!r} is set but no references are given")
-        else:
-            check(
-                len(self.references) == len(self.classnames),
-                f"references has {len(self.references)} entries for {len(self.classnames)} classes",
-            )
-            for c, refs in zip(self.classnames, self.references):
-                check(len(refs) > 0, f"references for class {c!r} is empty")
-            check(
-                isinstance(self.strength, (int, float)) and 0 < self.strength <= 1,
-                f"strength={self.strength!r} must be in (0, 1] for real guidance",
-            )
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "GenerationJob":
-        """Read a job from a JSON file (a set's ``job.json`` works too: its ``set_key`` is checked)."""
-        values = json.loads(Path(path).read_text())
-        key = values.pop("set_key", None)
-        job = cls.from_dict(values)
-        if key is not None and key != job.set_key:
-            raise ConfigError(f"{path}: set_key {key!r} does not match the job's fields (key {job.set_key!r})")
-        return job
-
-    # -- identity --------------------------------------------------------------------
-    def cache_key(self, length: int = 16) -> str:
-        """Hash of all fields but batch size, device and output dir; references by content."""
-        payload = {k: v for k, v in self.to_dict().items() if k not in self._not_in_key}
-        if self.references is not None:
-            payload["references"] = [[_reference_hash(p) for p in refs] for refs in self.references]
-        payload["__class__"] = type(self).__name__
-        return stable_hash(payload, length=length)
-
-    @functools.cached_property
-    def set_key(self) -> str:
-        """The set's key (computed once per job object)."""
-        return self.cache_key()
-
-    def set_dir(self) -> Path:
-        """Where the set lives: ``output_dir``, or ``cache_dir()/sets/<set_key>``."""
-        if self.output_dir is not None:
-            return Path(self.output_dir)
-        from .paths import cache_dir
-
-        return cache_dir() / "sets" / self.set_key
-
-    def prompts(self, class_index: int) -> tuple[str, ...]:
-        """The prompts of one class."""
-        if self.sentences is not None:
-            return self.sentences[class_index]
-        return (self.template.replace("{}", self.classnames[class_index]),)
-
-    def units(self) -> list["ImageUnit"]:
-        """Every image of the set, in a fixed order (class, reference, prompt, index)."""
-        key = self.set_key
-        refs_hashes = (
-            [[_reference_hash(p) for p in refs] for refs in self.references] if self.references is not None else None
-        )
-        out = []
-        for c, name in enumerate(self.classnames):
-            refs = self.references[c] if self.references is not None else (None,)
-            for r, ref in enumerate(refs):
-                for p, prompt in enumerate(self.prompts(c)):
-                    for i in range(self.images_per_prompt):
-                        seed = int(stable_hash([key, name, r, p, i], length=16), 16) & (2**63 - 1)
-                        stem = (f"r{r:03d}_" if ref is not None else "") + f"p{p:04d}_i{i:03d}"
-                        out.append(
-                            ImageUnit(
-                                id=f"{class_dirname(name)}/{stem}",
-                                class_index=c,
-                                classname=name,
-                                prompt_index=p,
-                                prompt=prompt,
-                                image_index=i,
-                                seed=seed,
-                                reference_index=r if ref is not None else None,
-                                reference=ref,
-                                reference_sha256=refs_hashes[c][r] if refs_hashes is not None else None,
-                            )
-                        )
-        return out
-
-    def __len__(self) -> int:
-        n_refs = [len(r) for r in self.references] if self.references is not None else [1] * len(self.classnames)
-        return sum(n * len(self.prompts(c)) * self.images_per_prompt for c, n in enumerate(n_refs))
-
-
-_REF_HASHES: dict[tuple[str, float, int], str] = {}
-
-
-def _reference_hash(path: str) -> str:
-    """sha256 of a reference image's bytes (memoised by path, mtime and size)."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"reference image {path!r} does not exist")
-    st = p.stat()
-    k = (str(p.resolve()), st.st_mtime, st.st_size)
-    if k not in _REF_HASHES:
-        _REF_HASHES[k] = file_sha256(p)
-    return _REF_HASHES[k]
-
-
-@dataclass(frozen=True)
-class ImageUnit:
-    """One image to make: where it sits in the set and the seed that makes it.
-
-    ``id`` is ``<class folder>/<stem>`` (stem ``p0003_i007``, or ``r001_p0003_i007`` with a
-    reference): unique in the set, stable, and the image's path is ``images/<id>.png``.
-    """
-
-    id: str
-    class_index: int
-    classname: str
-    prompt_index: int
-    prompt: str
-    image_index: int
-    seed: int
-    reference_index: int | None = None
-    reference: str | None = None
-    reference_sha256: str | None = None
-
-    @property
-    def relpath(self) -> str:
-        return f"{IMAGES_DIR}/{self.id}.png"
-
-
-# -- pipelines ------------------------------------------------------------------------
 def set_scheduler(pipe: Any, name: str | None) -> Any:
     """Swap the pipeline's scheduler for ``name`` (one of :data:`SCHEDULERS`), keeping its config."""
     if name is None:
         return pipe
+    from .config import check_choice
     from .models import make_scheduler
 
     check_choice("scheduler", name, SCHEDULERS)
@@ -296,128 +66,91 @@ def set_scheduler(pipe: Any, name: str | None) -> Any:
 
 
 def _load_pipeline(job: GenerationJob) -> Any:
-    """Load the job's pipeline (and scheduler) through ``models.load_generator``, the one loading place."""
     import torch
 
     from .models import load_generator
 
-    pipe = load_generator(
-        job.pipeline_id,
-        job.revision,
-        img2img=job.references is not None,
-        device=job.device,
-        dtype=getattr(torch, job.dtype),
-        scheduler=job.scheduler,
-    )
-    if hasattr(pipe, "set_progress_bar_config"):
-        pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return load_generator(job.pipeline_id, job.revision, img2img=job.references is not None, device=job.device,
+                          dtype=getattr(torch, job.dtype), scheduler=job.scheduler)
 
 
-# -- batch invariance ------------------------------------------------------------------
-def _unbatched(module: Any, x: Any) -> bool:
-    """True if dim 0 of ``x`` is not a batch of independent rows for ``module``."""
-    import torch
-
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        return True
-    if isinstance(module, torch.nn.Conv1d):
-        return x.dim() != 3
-    if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-        return x.dim() != 4
-    if isinstance(module, torch.nn.LayerNorm):
-        return x.dim() <= len(module.normalized_shape)
-    return False
+# -- prompt embeddings --------------------------------------------------------------------
+def _sd_style(pipe: Any) -> bool:
+    enc = getattr(pipe, "encode_prompt", None)
+    return enc is not None and "do_classifier_free_guidance" in inspect.signature(enc).parameters
 
 
-@contextlib.contextmanager
-def batch_invariant_kernels(chunk: int = 4) -> Iterator[None]:
-    """Make a sample's result independent of its batch (process-wide; not thread-safe).
-
-    Convolution, matmul and normalisation kernels choose blockings and code paths by tensor
-    shape and memory layout, so image *i* of a batch of 16 differs from the same image made in
-    a batch of 5 by ~1e-7, which flips a few 8-bit pixels (measured: 7 of 16 tiny-SD images at
-    64 px; 1 of 16 MiniGen images). Inside this context the forward of ``Conv1d/Conv2d/
-    ConvTranspose2d``, ``Linear``, ``GroupNorm``, ``LayerNorm`` and
-    ``scaled_dot_product_attention`` runs on contiguous chunks of exactly ``chunk`` samples
-    (the last one zero-padded), so every kernel always sees the same shapes; elementwise work
-    stays batched. Measured: bit-identical PNGs at batch sizes 1, 5 and 16 on tiny SD and
-    MiniGen, at plain batched speed for batches >= 16 (``benchmarks/batching.py``).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    def split(x: Any) -> tuple[list, int]:
-        b = x.shape[0]
-        n = -(-b // chunk) * chunk
-        if n != b:
-            x = torch.cat([x, x.new_zeros((n - b,) + tuple(x.shape[1:]))])
-        return [x[i : i + chunk].contiguous() for i in range(0, n, chunk)], b
-
-    def chunked(orig: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(orig)
-        def forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-            if _unbatched(self, x):
-                return orig(self, x, *args, **kwargs)
-            parts, b = split(x)
-            return torch.cat([orig(self, p, *args, **kwargs) for p in parts])[:b]
-
-        return forward
-
-    orig_sdpa = F.scaled_dot_product_attention
-
-    @functools.wraps(orig_sdpa)
-    def sdpa(query: Any, key: Any, value: Any, attn_mask: Any = None, *args: Any, **kwargs: Any) -> Any:
-        b = query.shape[0]
-        if query.dim() < 3 or key.shape[0] != b or value.shape[0] != b:
-            return orig_sdpa(query, key, value, attn_mask, *args, **kwargs)
-        (qs, _), (ks, _), (vs, _) = split(query), split(key), split(value)
-        if isinstance(attn_mask, torch.Tensor) and attn_mask.dim() == query.dim() and attn_mask.shape[0] == b:
-            ms = split(attn_mask)[0]
-        else:
-            ms = [attn_mask] * len(qs)
-        return torch.cat([orig_sdpa(q, k, v, m, *args, **kwargs) for q, k, v, m in zip(qs, ks, vs, ms)])[:b]
-
-    classes = [torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear, torch.nn.GroupNorm, torch.nn.LayerNorm]
-    saved = [(cls, cls.__dict__["forward"]) for cls in classes]
+def _accepts_embeds(pipe: Any) -> bool:
     try:
-        for cls, fwd in saved:
-            cls.forward = chunked(fwd)
-        F.scaled_dot_product_attention = sdpa
-        yield
-    finally:
-        for cls, fwd in saved:
-            cls.forward = fwd
-        F.scaled_dot_product_attention = orig_sdpa
-
-
-# -- distributed helpers --------------------------------------------------------------
-def _dist() -> tuple[int, int, Any]:
-    """(rank, world size, torch.distributed or None); joins a torchrun group when launched by one."""
-    import torch.distributed as dist
-
-    if not dist.is_available():
-        return 0, 1, None
-    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), dist
-    return 0, 1, None
-
-
-# -- the engine -----------------------------------------------------------------------
-def _image_ok(path: Path) -> bool:
-    """True if ``path`` is a complete, decodable image."""
-    if not path.exists():
+        return "prompt_embeds" in inspect.signature(type(pipe).__call__).parameters and hasattr(pipe, "encode_prompt")
+    except (TypeError, ValueError):
         return False
+
+
+class _PromptCache:
+    """Each distinct prompt (and the negative prompt) encoded once, :data:`PROMPT_CHUNK` at a time.
+
+    Two pipeline families are served: diffusers' Stable-Diffusion-style pipelines
+    (``encode_prompt(..., do_classifier_free_guidance=...)`` returning a tensor pair) and
+    pipelines whose ``encode_prompt(list_of_prompts)`` returns a tuple of batch-first tensors
+    and whose call accepts ``prompt_embeds`` (MiniGen). Others get their prompts as text.
+    """
+
+    def __init__(self, pipe: Any, prompts: Sequence[str], job: GenerationJob) -> None:
+        import torch
+
+        self.kind = "sd" if _sd_style(pipe) else ("tuple" if _accepts_embeds(pipe) else None)
+        self.rows: dict[str, Any] = {}
+        self.neg: Any = None
+        if self.kind is None:
+            return
+        neg = job.negative_prompt or ""
+        distinct = list(dict.fromkeys(prompts))
+        with torch.inference_mode():
+            for i in range(0, len(distinct), PROMPT_CHUNK):
+                part = distinct[i : i + PROMPT_CHUNK]
+                padded = part + [""] * (PROMPT_CHUNK - len(part))
+                emb = self._encode(pipe, padded, job.device)
+                for j, p in enumerate(part):
+                    self.rows[p] = self._row(emb, j)
+            self.neg = self._row(self._encode(pipe, [neg] + [""] * (PROMPT_CHUNK - 1), job.device), 0)
+
+    def _encode(self, pipe: Any, prompts: list[str], device: str) -> Any:
+        if self.kind == "sd":
+            return pipe.encode_prompt(prompts, device, 1, False)[0]
+        return pipe.encode_prompt(prompts)
+
+    @staticmethod
+    def _row(emb: Any, j: int) -> Any:
+        return tuple(t[j : j + 1] for t in emb) if isinstance(emb, tuple) else emb[j : j + 1]
+
+    def kwargs(self, prompts: Sequence[str], guided: bool) -> dict[str, Any]:
+        """Pipeline keyword arguments for a batch with these prompts."""
+        import torch
+
+        if self.kind is None:
+            return {"prompt": list(prompts)}
+
+        def stack(rows: list) -> Any:
+            if isinstance(rows[0], tuple):
+                return tuple(torch.cat(parts) for parts in zip(*rows))
+            return torch.cat(rows)
+
+        out = {"prompt": None, "prompt_embeds": stack([self.rows[p] for p in prompts])}
+        if guided:
+            out["negative_prompt_embeds"] = stack([self.neg] * len(prompts))
+        return out
+
+
+# -- one micro-batch ------------------------------------------------------------------------
+def _open_reference(path: str, width: int, height: int) -> Any:
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            im.load()
-        return True
-    except Exception:
-        return False
+            return im.convert("RGB").resize((width, height), Image.BICUBIC)
+    except OSError as e:
+        raise GenerationError(f"reference image {path!r} cannot be read: {e}") from e
 
 
 def _to_pil(images: Any) -> list:
@@ -432,84 +165,91 @@ def _to_pil(images: Any) -> list:
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
 
 
-def _png_bytes(img: Any) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _write_image(path: Path, data: bytes) -> None:
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        why = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system"}.get(
-            e.errno, e.strerror or str(e)
-        )
-        raise GenerationError(
-            f"could not write {path}: {why} ({e.__class__.__name__}: {e}). Images written so far are kept; "
-            "free space or fix permissions and run the same job again to resume."
-        ) from e
-
-
-def _open_reference(path: str, width: int, height: int) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.convert("RGB").resize((width, height), Image.BICUBIC)
-
-
-def _call_pipeline(pipe: Any, job: GenerationJob, batch: Sequence[ImageUnit]) -> list:
+def _call(pipe: Any, job: GenerationJob, units: Sequence[ImageUnit], cache: _PromptCache) -> list:
+    """Images for ``units`` from one pipeline call of exactly ``job.micro_batch`` images."""
     import torch
 
-    kwargs: dict[str, Any] = dict(
-        prompt=[u.prompt for u in batch],
-        num_inference_steps=job.steps,
-        guidance_scale=job.guidance_scale,
-        generator=[torch.Generator("cpu").manual_seed(u.seed) for u in batch],
-        output_type="pil",
-    )
-    if job.negative_prompt is not None:
-        kwargs["negative_prompt"] = [job.negative_prompt] * len(batch)
+    padded = list(units) + [units[-1]] * (job.micro_batch - len(units))
+    kwargs: dict[str, Any] = dict(num_inference_steps=job.steps, guidance_scale=job.guidance_scale,
+                                  generator=[torch.Generator("cpu").manual_seed(u.seed) for u in padded], output_type="pil")
+    kwargs.update(cache.kwargs([u.prompt for u in padded], guided=job.guidance_scale > 1))
+    if cache.kind is None and job.negative_prompt is not None:
+        kwargs["negative_prompt"] = [job.negative_prompt] * len(padded)
     if job.references is not None:
-        kwargs["image"] = [_open_reference(u.reference, job.width, job.height) for u in batch]
+        kwargs["image"] = [_open_reference(u.reference, job.width, job.height) for u in padded]
         kwargs["strength"] = job.strength
     else:
         kwargs["height"], kwargs["width"] = job.height, job.width
-    guard = batch_invariant_kernels(job.kernel_chunk) if job.kernel_chunk else contextlib.nullcontext()
-    with torch.inference_mode(), guard:
+    with torch.inference_mode():
         out = pipe(**kwargs)
     images = _to_pil(out.images if hasattr(out, "images") else out[0])
-    if len(images) != len(batch):
-        raise GenerationError(f"pipeline returned {len(images)} images for a batch of {len(batch)}")
-    return images
+    if len(images) != len(padded):
+        raise GenerationError(f"pipeline returned {len(images)} images for a micro-batch of {len(padded)}")
+    return images[: len(units)]
 
 
-def _manifest_row(job: GenerationJob, u: ImageUnit, sha: str) -> dict[str, Any]:
-    return {
-        "id": u.id,
-        "path": u.relpath,
-        "class": u.classname,
-        "class_index": u.class_index,
-        "prompt": u.prompt,
-        "prompt_index": u.prompt_index,
-        "image_index": u.image_index,
-        "seed": u.seed,
-        "pipeline_id": job.pipeline_id,
-        "revision": job.revision,
-        "scheduler": job.scheduler,
-        "steps": job.steps,
-        "guidance_scale": job.guidance_scale,
-        "height": job.height,
-        "width": job.width,
-        "negative_prompt": job.negative_prompt,
-        "reference": u.reference_sha256,
-        "reference_index": u.reference_index,
-        "strength": job.strength,
-        "set_key": job.set_key,
-        "sha256": sha,
-    }
+# -- the image store ---------------------------------------------------------------------
+def image_store_dir() -> Path:
+    """Where images are kept by content: ``cache_dir()/images/<render key>/<xx>/<image key>.png``."""
+    from .paths import cache_dir
+
+    return cache_dir() / "images"
 
 
+def _store_enabled() -> bool:
+    """The store is on unless ``SYNTHREC_IMAGE_STORE`` is 0/off (the test suite turns it off)."""
+    return os.environ.get("SYNTHREC_IMAGE_STORE", "1").lower() not in ("0", "off", "false", "no")
+
+
+def _store_path(job: GenerationJob, u: ImageUnit) -> Path:
+    k = u.image_key
+    return image_store_dir() / job.render_key / k[:2] / f"{k}.png"
+
+
+def _image_ok(path: Path) -> bool:
+    """True if ``path`` is a complete, decodable image."""
+    if not path.exists():
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:
+        return False
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Put ``src``'s bytes at ``dst`` atomically: a hard link where possible, else a copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        atomic_write_bytes(dst, src.read_bytes())
+        return
+    os.replace(tmp, dst)
+
+
+def _write_image(job: GenerationJob, set_dir: Path, u: ImageUnit, img: Any) -> None:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    path = set_dir / u.relpath
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+        if _store_enabled():
+            store = _store_path(job, u)
+            if not store.exists():
+                _link(path, store)
+    except OSError as e:
+        why = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system"}.get(
+            e.errno, e.strerror or str(e))
+        raise GenerationError(f"could not write {path}: {why} ({e.__class__.__name__}: {e}). Images written so far are "
+                              "kept; free space or fix permissions and run the same job again to resume.") from e
+
+
+# -- bookkeeping ---------------------------------------------------------------------------
 def _claim_dir(job: GenerationJob, set_dir: Path) -> None:
     """Write ``job.json`` or check that the one there is this job's."""
     path = set_dir / JOB_FILE
@@ -519,119 +259,48 @@ def _claim_dir(job: GenerationJob, set_dir: Path) -> None:
         except json.JSONDecodeError:
             there = None
         if there != job.set_key:
-            raise SetMismatchError(
-                f"{set_dir} holds a different set (key {there!r}, this job's key is {job.set_key!r}); "
-                "choose another output_dir or delete that one"
-            )
+            raise SetMismatchError(f"{set_dir} holds a different set (key {there!r}, this job's key is {job.set_key!r}); "
+                                   "choose another output_dir or delete that one")
         return
-    nonempty = set_dir.exists() and any(set_dir.iterdir())
-    if nonempty:
+    if set_dir.exists() and any(set_dir.iterdir()):
         raise SetMismatchError(f"{set_dir} is not empty and holds no {JOB_FILE}; refusing to write a set into it")
-    payload = job.to_dict()
-    for k in job._not_in_key:
-        payload.pop(k)
+    payload = {k: v for k, v in job.to_dict().items() if k not in job._not_in_key}
     payload["set_key"] = job.set_key
     atomic_write_json(path, payload)
 
 
-def _run_info(job: GenerationJob) -> dict[str, Any]:
+def _claim_run(set_dir: Path) -> None:
+    """Write ``run.json`` on the first run; later runs warn if the software changed."""
     import diffusers
     import torch
 
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "cpu_threads": torch.get_num_threads()}
-
-
-def _claim_run(job: GenerationJob, set_dir: Path) -> dict[str, Any]:
-    """Write ``run.json`` on the first run; later runs read it (and warn if the software changed)."""
     path = set_dir / RUN_FILE
-    now = _run_info(job)
+    now = {"torch": torch.__version__, "diffusers": diffusers.__version__, "cpu_intra_op_threads": 1}
     if not path.exists():
         atomic_write_json(path, now)
-        return now
+        return
     first = json.loads(path.read_text())
     changed = {k: (first.get(k), now[k]) for k in ("torch", "diffusers") if first.get(k) != now[k]}
     if changed:
-        import warnings
-
         warnings.warn(f"resuming set {set_dir} with other software than it was started with {changed}; "
                       "new images may differ in rounding from an uninterrupted run", stacklevel=3)
-    return first
-
-
-@contextlib.contextmanager
-def _cpu_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads (kernels split work by thread count, which changes rounding)."""
-    import torch
-
-    old = torch.get_num_threads()
-    if n and n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
 
 
 def _clean_temps(set_dir: Path) -> None:
     """Remove temp files a killed run left behind (never complete images)."""
     for tmp in (set_dir / IMAGES_DIR).glob("*/.*.tmp"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        except FileNotFoundError:
-            pass
 
 
-def _sync(dist: Any, err: Exception | None) -> None:
-    """A barrier that also spreads failure: if any rank failed, every rank raises."""
-    if dist is not None:
-        import torch
-
-        flag = torch.tensor([0 if err is None else 1])
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if err is None and flag.item():
-            raise GenerationError("another rank failed (see its error); completed images are kept, run again to resume")
-    if err is not None:
-        raise err
-
-
-def _attempt(fn: Callable[[], Any]) -> Exception | None:
-    try:
-        fn()
-    except Exception as e:  # re-raised by _sync on this rank, reported to the others
-        return e
-    return None
-
-
-def _make_images(job: GenerationJob, pipeline: Any, todo: Sequence[ImageUnit], set_dir: Path, world: int, show: bool) -> None:
-    from tqdm.auto import tqdm
-
-    own_scheduler = None
-    if pipeline is None:
-        pipeline = _load_pipeline(job)
-    elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
-        own_scheduler = pipeline.scheduler
-        set_scheduler(pipeline, job.scheduler)
-    bar = tqdm(total=len(todo) * world, desc=f"generate {job.set_key}", unit="img", disable=not show, dynamic_ncols=True)
-    inner_bar = getattr(pipeline, "_progress_bar_config", None)
-    if hasattr(pipeline, "set_progress_bar_config"):  # one bar per set, not one per pipeline call
-        pipeline.set_progress_bar_config(disable=True)
-    try:
-        for start in range(0, len(todo), job.batch_size):
-            batch = todo[start : start + job.batch_size]
-            images = _call_pipeline(pipeline, job, batch)
-            for u, img in zip(batch, images):
-                _write_image(set_dir / u.relpath, _png_bytes(img))
-            bar.update(len(batch) * world)
-    finally:
-        bar.close()
-        if own_scheduler is not None:
-            pipeline.scheduler = own_scheduler
-        if hasattr(pipeline, "set_progress_bar_config"):
-            if inner_bar is None:
-                pipeline.__dict__.pop("_progress_bar_config", None)
-            else:
-                pipeline._progress_bar_config = inner_bar
+def _manifest_row(job: GenerationJob, u: ImageUnit, sha: str) -> dict[str, Any]:
+    return {"id": u.id, "path": u.relpath, "class": u.classname, "class_index": u.class_index, "prompt": u.prompt,
+            "prompt_index": u.prompt_index, "image_index": u.image_index, "seed": u.seed, "pipeline_id": job.pipeline_id,
+            "revision": job.revision, "weights": job.weights, "scheduler": job.scheduler, "steps": job.steps,
+            "guidance_scale": job.guidance_scale, "height": job.height, "width": job.width,
+            "negative_prompt": job.negative_prompt, "dtype": job.dtype, "micro_batch": job.micro_batch,
+            "reference": u.reference_sha256, "reference_index": u.reference_index, "strength": job.strength,
+            "set_key": job.set_key, "sha256": sha}
 
 
 def _finish(job: GenerationJob, units: Sequence[ImageUnit], s: SyntheticSet) -> None:
@@ -647,6 +316,135 @@ def _finish(job: GenerationJob, units: Sequence[ImageUnit], s: SyntheticSet) -> 
         raise GenerationError(f"could not finish set {s.root}: {e}") from e
 
 
+# -- distributed helpers ------------------------------------------------------------------
+def _dist() -> tuple[int, int, Any]:
+    """(rank, world size, torch.distributed or None); joins a torchrun group when launched by one."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1, None
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), dist
+    return 0, 1, None
+
+
+def _sync(dist: Any, err: Exception | None) -> None:
+    """A barrier that also spreads failure: if any rank failed, every rank raises."""
+    if dist is not None:
+        import torch
+
+        flag = torch.tensor([0 if err is None else 1])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if err is None and flag.item():
+            raise GenerationError("another rank failed (see its error); completed images are kept, run again to resume")
+    if err is not None:
+        raise err
+
+
+def _attempt(fn: Any) -> Exception | None:
+    try:
+        fn()
+    except Exception as e:  # re-raised by _sync on this rank, reported to the others
+        return e
+    return None
+
+
+@contextlib.contextmanager
+def _single_threaded(on_cpu: bool) -> Iterator[None]:
+    """torch intra-op threads = 1 while generating on CPU (rounding must not depend on thread count)."""
+    import torch
+
+    old = torch.get_num_threads()
+    if on_cpu and old != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+# -- the engine -----------------------------------------------------------------------------
+def _worker_copy(pipe: Any) -> Any:
+    """A pipeline sharing ``pipe``'s modules with its own scheduler (schedulers keep step state)."""
+    clone = copy.copy(pipe)
+    object.__setattr__(clone, "scheduler", copy.deepcopy(pipe.scheduler))
+    return clone
+
+
+def _n_workers(job: GenerationJob, n_calls: int, world: int) -> int:
+    if not str(job.device).startswith("cpu"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    want = job.workers if job.workers is not None else max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    return max(1, min(want, n_calls))
+
+
+def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_dir: Path, world: int, show: bool) -> None:
+    from .progress import progress
+
+    own_scheduler = None
+    if pipe is None:
+        pipe = _load_pipeline(job)
+    elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
+        own_scheduler = pipe.scheduler
+        set_scheduler(pipe, job.scheduler)
+    try:
+        per_call = min(job.batch_size or job.micro_batch, job.micro_batch)
+        calls = [todo[i : i + per_call] for i in range(0, len(todo), per_call)]
+        workers = _n_workers(job, len(calls), world)
+        bar = progress(len(todo) * world, f"generate set {job.set_key}", unit="img", disable=not show)
+        with _single_threaded(str(job.device).startswith("cpu")):
+            cache = _PromptCache(pipe, [u.prompt for u in todo], job)
+            pipes = [pipe] + [_worker_copy(pipe) for _ in range(workers - 1)]
+            work: queue.Queue = queue.Queue()
+            for c in calls:
+                work.put(c)
+            errors: list[BaseException] = []
+
+            def run(p: Any) -> None:
+                while not errors:
+                    try:
+                        batch = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        for u, img in zip(batch, _call(p, job, batch, cache)):
+                            _write_image(job, set_dir, u, img)
+                        bar.update(len(batch) * world)
+                    except BaseException as e:  # noqa: BLE001 - re-raised below, in the caller's thread
+                        errors.append(e)
+
+            threads = [threading.Thread(target=run, args=(p,), daemon=True) for p in pipes[1:]]
+            for t in threads:
+                t.start()
+            run(pipes[0])
+            for t in threads:
+                t.join()
+        bar.close()
+        if errors:
+            raise errors[0]
+    finally:
+        if own_scheduler is not None:
+            pipe.scheduler = own_scheduler
+
+
+def _from_store(job: GenerationJob, set_dir: Path, todo: Sequence[ImageUnit]) -> list[ImageUnit]:
+    """Link every ``todo`` image the store already holds into the set; return the rest."""
+    if not _store_enabled():
+        return list(todo)
+    rest = []
+    for u in todo:
+        src = _store_path(job, u)
+        if src.exists() and _image_ok(src):
+            _link(src, set_dir / u.relpath)
+        else:
+            rest.append(u)
+    return rest
+
+
 def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True) -> SyntheticSet:
     """Make (or finish) the set ``job`` describes and return it.
 
@@ -654,9 +452,10 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
     ``job.pipeline_id`` / ``job.revision`` through ``models.load_generator``. A given pipeline
     runs with ``job.scheduler`` (if set) for this call only; its own scheduler is restored.
     Safe to call again after a crash; returns at once if the set is complete. Under
-    ``torchrun`` every rank must call it with the same job; an error on one rank is raised
-    on all of them (no rank is left waiting at a barrier).
+    ``torchrun`` every rank must call it with the same job; an error on one rank is raised on
+    all of them (no rank is left waiting at a barrier).
     """
+    job = job.resolved(pipeline)
     rank, world, dist = _dist()
     set_dir = job.set_dir()
     s = SyntheticSet(set_dir)
@@ -666,7 +465,7 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
             set_dir.mkdir(parents=True, exist_ok=True)
             _claim_dir(job, set_dir)
             if not (set_dir / COMPLETE_FILE).exists():
-                _claim_run(job, set_dir)
+                _claim_run(set_dir)
 
     _sync(dist, _attempt(claim))
     _sync(dist, _attempt(lambda: _claim_dir(job, set_dir)))  # every rank checks the key, none writes
@@ -676,44 +475,9 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
 
     units = job.units()
     todo = [u for u in units[rank::world] if not _image_ok(set_dir / u.relpath)]
-    threads = json.loads((set_dir / RUN_FILE).read_text()).get("cpu_threads") if str(job.device).startswith("cpu") else None
-
-    def make() -> None:
-        with _cpu_threads(threads):  # the thread count of the set's first run, so a resume matches it
-            _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0)
-
-    err = _attempt(make) if todo else None
+    err = _attempt(lambda: todo.__setitem__(slice(None), _from_store(job, set_dir, todo)))
+    if err is None and todo:
+        err = _attempt(lambda: _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0))
     _sync(dist, err)
     _sync(dist, _attempt(lambda: _finish(job, units, s)) if rank == 0 else None)
     return s
-
-
-# -- command line (torchrun entry) ----------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m synthrec_core.generation --job job.json [--batch-size N] [--output-dir D]``."""
-    ap = argparse.ArgumentParser(prog="python -m synthrec_core.generation", description=__doc__.splitlines()[0])
-    ap.add_argument("--job", required=True, help="JSON file with GenerationJob fields")
-    ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--output-dir", default=None)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (a resumed set keeps its first run's count)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    job = GenerationJob.from_json(args.job)
-    overrides = {"batch_size": args.batch_size, "device": args.device, "output_dir": args.output_dir}
-    job = job.replace(**{k: v for k, v in overrides.items() if v is not None})
-    t0 = time.time()
-    s = generate(job, progress=not args.no_progress)
-    rank, _, dist = _dist()
-    if rank == 0:
-        print(f"set {job.set_key} complete at {s.root} ({len(job)} images, {time.time() - t0:.1f} s)", file=sys.stderr)
-    if dist is not None:
-        dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,39 +2,45 @@
 
 Both profiles go through here:
 
-- ``mini``: the shipped MiniCLIP (``load_clip("MiniCLIP-CNN", "mini")``) and MiniGen
-  (``load_generator("minigen")``), trained in this project (``synthrec_core/mini/weights/``);
-- ``paper``: open_clip tags (``load_clip("RN50", "openai")``, ``("ViT-B-16", "openai")``) and
-  hub ids / local folders of diffusers pipelines (``load_generator("CompVis/stable-diffusion-v1-4")``).
+- ``paper``: open_clip names and tags (``load_clip("RN50", "openai")``, ``("ViT-B-16",
+  "openai")``, ``hf-hub:`` ids) and hub ids or local folders of diffusers pipelines
+  (``load_generator("stable-diffusion-v1-5/stable-diffusion-v1-5", revision=...)``);
+- plugins (the mini world, :mod:`synthrec_core.mini`) register their own models through
+  :func:`register_clip`, :func:`register_generator` and :func:`register_pipeline_class`; this
+  module never imports a plugin by name. Plugins are listed as data in the profiles
+  (``profiles/*.yaml``, key ``plugins``) and imported on first use.
 
 With ``HF_HUB_OFFLINE=1`` a model that is not cached fails at once with
 :class:`ModelUnavailable`, whose message names the model and says how to get it.
+:func:`generator_identity` gives the content identity of a generator's weights, which the
+generation engine puts in every set's key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
+from .config import ConfigError
+
 __all__ = [
     "ModelUnavailable",
-    "MINI_WEIGHTS",
+    "register_clip",
+    "register_generator",
+    "register_pipeline_class",
     "load_clip",
     "load_generator",
+    "generator_identity",
     "make_scheduler",
     "SCHEDULERS",
-    "is_mini_clip",
 ]
 
-#: shipped weights of the mini world
-MINI_WEIGHTS = Path(__file__).resolve().parent / "mini" / "weights"
-_MINICLIP_FILE = MINI_WEIGHTS / "miniclip" / "miniclip.safetensors"
-_MINIGEN_DIR = MINI_WEIGHTS / "minigen"
-_MINIGEN_NAMES = ("minigen", "mini", "MiniGen")
+from .jobs import SCHEDULERS  # noqa: E402  (one list of scheduler names, shared with jobs)
 
 
 class ModelUnavailable(FileNotFoundError):
@@ -45,43 +51,90 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
+# ------------------------------------------------------------------------------ plugin hooks
+#: name prefix -> loader(name, pretrained, device) -> (model, preprocess, tokenizer)
+_CLIPS: dict[str, Callable[..., tuple]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Generator:
+    folder: Callable[[], Path]  # the diffusers folder the name stands for
+    extra_files: Callable[[], Sequence[Path]] = lambda: ()  # weights loaded from elsewhere (a text encoder)
+
+
+_GENERATORS: dict[str, _Generator] = {}
+#: ``model_index.json`` ``_class_name`` -> loader(folder, img2img, dtype) -> pipeline
+_PIPELINE_CLASSES: dict[str, Callable[..., Any]] = {}
+_PLUGINS_LOADED = False
+
+
+def register_clip(prefix: str, loader: Callable[..., tuple]) -> None:
+    """Route :func:`load_clip` names starting with ``prefix`` to ``loader(name, pretrained, device)``."""
+    _CLIPS[prefix] = loader
+
+
+def register_generator(name: str, folder: Callable[[], Path], extra_files: Callable[[], Sequence[Path]] = lambda: ()) -> None:
+    """Make ``name`` stand for a diffusers folder (``folder()``), e.g. shipped weights.
+
+    ``extra_files`` lists weight files the pipeline loads from outside that folder (hashed into
+    the generator's identity too)."""
+    _GENERATORS[name] = _Generator(folder, extra_files)
+
+
+def register_pipeline_class(class_name: str, loader: Callable[..., Any], extra_files: Callable[[], Sequence[Path]] = lambda: ()) -> None:
+    """Load folders whose ``model_index.json`` names ``class_name`` with ``loader(folder, img2img, dtype)``."""
+    _PIPELINE_CLASSES[class_name] = loader
+    _EXTRA_FILES[class_name] = extra_files
+
+
+_EXTRA_FILES: dict[str, Callable[[], Sequence[Path]]] = {}
+
+
+def _ensure_plugins() -> None:
+    """Import the plugins the profiles list (once per process)."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    import importlib
+
+    from .profiles import plugin_modules
+
+    for mod in plugin_modules():
+        importlib.import_module(mod)
+
+
 # ------------------------------------------------------------------------------ CLIP
-def is_mini_clip(name: str) -> bool:
-    """True for the mini world's MiniCLIP architectures."""
-    return name.startswith("MiniCLIP")
-
-
 def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu"
               ) -> tuple[torch.nn.Module, Callable, Callable]:
     """``(model, preprocess, tokenizer)`` of a CLIP, in eval mode on ``device``.
 
     Args:
-        name: an open_clip model name (``"RN50"``, ``"ViT-B-16"`` ...) or a MiniCLIP name
-            (``"MiniCLIP-CNN"``, registered with open_clip on first use).
-        pretrained: an open_clip tag (``"openai"``), a weights file, ``None`` for random weights
-            (tests; MiniCLIP keeps its real MiniLM text tower), or for MiniCLIP ``"mini"``: the
-            shipped weights. A MiniCLIP weights file may hold only the trained parts (as shipped);
-            a full open_clip checkpoint is then assembled once in the cache.
+        name: an open_clip model name (``"RN50"``, ``"ViT-B-16"``, ``"hf-hub:org/repo"`` ...)
+            or a name a plugin registered (``"MiniCLIP-CNN"``).
+        pretrained: an open_clip tag (``"openai"``), a weights file, ``None`` for random
+            weights (tests), or what the plugin accepts (MiniCLIP: ``"mini"``).
 
     Raises:
+        ConfigError: the name is unknown to open_clip and to every plugin (close matches named).
         ModelUnavailable: the weights are not cached and cannot be downloaded (offline).
     """
     import open_clip
 
-    if is_mini_clip(name):
-        from .mini.miniclip import assemble_checkpoint, register_miniclip
+    _ensure_plugins()
+    for prefix, loader in _CLIPS.items():
+        if name.startswith(prefix):
+            return loader(name, pretrained, device)
+    if not name.startswith("hf-hub:") and name not in open_clip.list_models():
+        from .config import check_choice
 
-        register_miniclip()
-        if pretrained in ("mini", "shipped"):
-            if not _MINICLIP_FILE.exists():
-                raise ModelUnavailable(
-                    f"MiniCLIP weights are not shipped at {_MINICLIP_FILE}; train them with "
-                    "synthrec_core.mini.train.train_miniclip and export_miniclip")
-            pretrained = str(_MINICLIP_FILE)
-        if pretrained is not None:
-            if not Path(pretrained).is_file():
-                raise ModelUnavailable(f"MiniCLIP weights file {pretrained!r} not found")
-            pretrained = str(_full_miniclip_checkpoint(pretrained, assemble_checkpoint))
+        check_choice("CLIP model name", name, open_clip.list_models() + [p + "..." for p in _CLIPS])
+    if pretrained is not None and not Path(str(pretrained)).is_file() and not name.startswith("hf-hub:"):
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            from .config import check_choice
+
+            check_choice(f"pretrained tag of {name}", pretrained, tags)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
     except Exception as e:  # open_clip raises RuntimeError for failed downloads
@@ -96,16 +149,6 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
     return model.eval(), preprocess, tokenizer
 
 
-def _full_miniclip_checkpoint(path: str, assemble: Callable) -> Path:
-    from safetensors import safe_open
-
-    if path.endswith(".safetensors"):
-        with safe_open(path, "pt") as f:
-            if not any(k.startswith("text.transformer.") for k in f.keys()):
-                return assemble(path)
-    return Path(path)
-
-
 def _looks_like_missing(e: BaseException) -> bool:
     parts, seen = [], 0
     while e is not None and seen < 10:  # walk the cause chain
@@ -118,12 +161,8 @@ def _looks_like_missing(e: BaseException) -> bool:
 
 
 # ------------------------------------------------------------------------------ generators
-#: scheduler names accepted by :func:`load_generator` (built ``from_config`` of the pipeline's)
-SCHEDULERS = ("ddim", "dpm", "dpm++", "euler", "euler_a", "pndm", "ddpm")
-
-
 def make_scheduler(name: str, config: Any) -> Any:
-    """A diffusers scheduler called ``name`` built from another scheduler's ``config``."""
+    """A diffusers scheduler called ``name`` (one of :data:`SCHEDULERS`) built from another's ``config``."""
     import diffusers
 
     classes = {
@@ -134,15 +173,95 @@ def make_scheduler(name: str, config: Any) -> Any:
         "euler_a": diffusers.EulerAncestralDiscreteScheduler,
         "pndm": diffusers.PNDMScheduler,
         "ddpm": diffusers.DDPMScheduler,
+        "unipc": diffusers.UniPCMultistepScheduler,
     }
     if name not in classes:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {list(classes)}")
+        raise ConfigError(f"unknown scheduler {name!r}; choose one of {list(classes)}")
     return classes[name].from_config(config)
 
 
-def _is_minigen_folder(path: Path) -> bool:
-    index = path / "model_index.json"
-    return index.is_file() and json.loads(index.read_text()).get("_class_name") == "MiniGenPipeline"
+def _folder_of(model_id: str) -> Path | None:
+    """The local folder ``model_id`` names (a registered name or a path), or None for a hub id.
+
+    Raises :class:`ConfigError` for a path that does not exist."""
+    _ensure_plugins()
+    if model_id in _GENERATORS:
+        folder = _GENERATORS[model_id].folder()
+        if not (folder / "model_index.json").is_file():
+            raise ModelUnavailable(f"generator {model_id!r}: its folder {folder} has no model_index.json (weights not shipped)")
+        return folder
+    p = Path(model_id).expanduser()
+    if p.is_dir():
+        if not (p / "model_index.json").is_file():
+            raise ConfigError(f"generator folder {str(p)!r} has no model_index.json: not a diffusers pipeline folder")
+        return p
+    if p.exists() or model_id.startswith((".", "/", "~")) or model_id.count("/") > 1 or model_id.endswith("/"):
+        raise ConfigError(f"generator folder not found: {model_id!r}")
+    return None
+
+
+def _pipeline_class(folder: Path) -> str:
+    return json.loads((folder / "model_index.json").read_text()).get("_class_name", "")
+
+
+def _extra_files(model_id: str, folder: Path) -> Sequence[Path]:
+    if model_id in _GENERATORS:
+        return _GENERATORS[model_id].extra_files()
+    return _EXTRA_FILES.get(_pipeline_class(folder), lambda: ())()
+
+
+def _hub_snapshot(model_id: str, revision: str | None) -> Path | None:
+    """The cached snapshot folder of a hub repo at ``revision`` (None if not cached)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id, revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or not a valid repo id)
+        return None
+
+
+def generator_identity(model_id: str, revision: str | None = None, pipeline: Any = None) -> str:
+    """Content identity of a generator's weights, for set keys.
+
+    - a registered name or a local folder: sha256 over its files (configs and weights; files a
+      plugin loads from elsewhere, such as MiniGen's text encoder, included);
+    - a hub id: ``hub:<commit>`` of the cached snapshot at ``revision`` (so a snapshot that
+      changed under the same branch name gets a new identity); offline and not cached, a
+      :class:`ModelUnavailable` naming the model;
+    - otherwise (a label for a pipeline object): ``tensors:<sha256>`` over the object's modules.
+    """
+    from .utils import files_sha256
+
+    folder = _folder_of(model_id)
+    if folder is not None:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in (".md", ".csv"))
+        return "files:" + files_sha256(files + list(_extra_files(model_id, folder)), root=folder)
+    if pipeline is not None and "/" not in model_id:
+        return "tensors:" + pipeline_tensors_hash(pipeline)
+    snap = _hub_snapshot(model_id, revision)
+    if snap is not None:
+        return f"hub:{snap.name}"
+    if pipeline is not None:
+        return "tensors:" + pipeline_tensors_hash(pipeline)
+    raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
+
+
+def pipeline_tensors_hash(pipeline: Any) -> str:
+    """sha256 over every ``torch.nn.Module`` component of a pipeline (name-ordered)."""
+    from .features import weights_hash
+    from .utils import stable_hash
+
+    comps = getattr(pipeline, "components", None) or {"unet": getattr(pipeline, "unet", pipeline)}
+    return stable_hash({k: weights_hash(v) for k, v in sorted(comps.items()) if isinstance(v, torch.nn.Module)}, length=32)
+
+
+def _not_cached_message(kind: str, model_id: str, revision: str | None) -> str:
+    how = (f"unset HF_HUB_OFFLINE and run `hf download {model_id}"
+           f"{' --revision ' + revision if revision else ''}` with network access")
+    return (f"{kind} {model_id!r}{' @ ' + revision if revision else ''} is not in the local Hugging Face cache"
+            f"{' and HF_HUB_OFFLINE=1 forbids downloading it' if _offline() else ' and could not be downloaded'}. "
+            f"To get it: {how}; or pass a local folder"
+            f"{' (no local folder ' + repr(model_id) + ' exists)' if model_id.count('/') == 1 else ''}.")
 
 
 def load_generator(model_id: str, revision: str | None = None, *, img2img: bool = False,
@@ -151,64 +270,40 @@ def load_generator(model_id: str, revision: str | None = None, *, img2img: bool 
     """A diffusers pipeline for text-to-image (or img2img) generation.
 
     Args:
-        model_id: ``"minigen"`` (the shipped MiniGen), a local diffusers folder (MiniGen's or any
-            pipeline's), or a hub id such as ``"CompVis/stable-diffusion-v1-4"``.
+        model_id: a registered name (``"minigen"``), a local diffusers folder, or a hub id such
+            as ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``.
         revision: hub revision (commit, branch or tag); ignored for local folders.
-        img2img: return an image-to-image pipeline. MiniGen's one pipeline does both (pass
-            ``image=`` and ``strength=``); for hub models ``AutoPipelineForImage2Image`` is used.
+        img2img: return an image-to-image pipeline (``AutoPipelineForImage2Image`` for hub
+            models; a plugin's pipeline may do both).
         device, dtype: where and in what precision the pipeline runs.
         scheduler: replace the pipeline's scheduler by one of :data:`SCHEDULERS`, built from the
             pipeline's scheduler config (``None`` keeps it).
 
     Raises:
+        ConfigError: a local path that does not exist ("folder not found").
         ModelUnavailable: not shipped / not cached and offline; the message says how to get it.
     """
-    if model_id in _MINIGEN_NAMES:
-        if not _is_minigen_folder(_MINIGEN_DIR):
-            raise ModelUnavailable(
-                f"MiniGen weights are not shipped at {_MINIGEN_DIR}; train them with "
-                "synthrec_core.mini.train.train_minigen and export_minigen")
-        model_id = str(_MINIGEN_DIR)
-    path = Path(model_id)
-    if path.is_dir() and _is_minigen_folder(path):
-        pipe = _load_minigen(path, dtype)
+    folder = _folder_of(model_id)
+    if folder is not None and _pipeline_class(folder) in _PIPELINE_CLASSES:
+        pipe = _PIPELINE_CLASSES[_pipeline_class(folder)](folder, img2img, dtype)
     else:
-        pipe = _load_diffusers(model_id, revision, img2img, dtype)
+        pipe = _load_diffusers(str(folder) if folder is not None else model_id, revision, img2img, dtype, local=folder is not None)
     if scheduler is not None:
         pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
 
-def _load_minigen(path: Path, dtype: torch.dtype) -> Any:
-    from .mini.miniclip import load_minilm
-    from .mini.minigen import MiniGenPipeline
-
-    tok, bert = load_minilm()
-    pipe = MiniGenPipeline.from_pretrained(str(path), text_encoder=bert, tokenizer=tok, dtype=dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _load_diffusers(model_id: str, revision: str | None, img2img: bool, dtype: torch.dtype) -> Any:
+def _load_diffusers(model_id: str, revision: str | None, img2img: bool, dtype: torch.dtype, local: bool) -> Any:
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
     cls = AutoPipelineForImage2Image if img2img else AutoPipelineForText2Image
-    local = Path(model_id).is_dir()
-    how = (f"unset HF_HUB_OFFLINE and run `huggingface-cli download {model_id}"
-           f"{' --revision ' + revision if revision else ''}` (or `hf download {model_id}`) with network access")
-    if not local and _offline():
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(model_id, "model_index.json", revision=revision), str):
-            raise ModelUnavailable(
-                f"generator {model_id!r}{' @ ' + revision if revision else ''} is not in the local Hugging Face "
-                f"cache and HF_HUB_OFFLINE=1 forbids downloading it. To get it: {how}; or pass a local folder.")
+    if not local and _offline() and _hub_snapshot(model_id, revision) is None:
+        raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
     try:
         return cls.from_pretrained(model_id, revision=None if local else revision, dtype=dtype)
     except Exception as e:
         if local or not _looks_like_missing(e):
             raise
-        raise ModelUnavailable(
-            f"generator {model_id!r}{' @ ' + revision if revision else ''} is not in the local Hugging Face cache"
-            f"{' and HF_HUB_OFFLINE=1 forbids downloading it' if _offline() else ' and could not be downloaded'}. "
-            f"To get it: {how}; or pass a local folder.") from e
+        raise ModelUnavailable(_not_cached_message("generator", model_id, revision)) from e

@@ -110,3 +110,30 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a hard dependency in practice
         pass
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def memo_file_sha256(path: str | os.PathLike) -> str:
+    """:func:`file_sha256`, memoised in this process by (resolved path, size, mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    k = (str(p), st.st_size, st.st_mtime_ns)
+    if k not in _FILE_HASHES:
+        _FILE_HASHES[k] = file_sha256(p)
+    return _FILE_HASHES[k]
+
+
+def files_sha256(paths: "list[Path]", root: str | os.PathLike | None = None) -> str:
+    """One sha256 over several files: each file's path (relative to ``root`` when below it) and
+    content hash, in sorted order. A renamed or edited file changes it; moving ``root`` does not."""
+    items = []
+    for p in paths:
+        p = Path(p)
+        try:
+            name = p.relative_to(root).as_posix() if root is not None else p.name
+        except ValueError:
+            name = p.name
+        items.append((name, memo_file_sha256(p)))
+    return stable_hash(sorted(items), length=32)

@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")  # fine for pytest; never exported to notebook kernels
+# the engine's image store would serve a test's "regenerated" images from an earlier test; the
+# tests of the store turn it on in a temporary cache
+os.environ.setdefault("SYNTHREC_IMAGE_STORE", "0")
 
 import pytest
 

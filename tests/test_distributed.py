@@ -24,7 +24,7 @@ def _torchrun(job_file: Path, out: Path, nproc: int) -> subprocess.CompletedProc
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
     cmd = [*launcher, "--nproc_per_node", str(nproc), "--master_port", str(29500 + os.getpid() % 1000 + nproc),
-           "-m", "synthrec_core.generation", "--job", str(job_file), "--output-dir", str(out), "--no-progress"]
+           "-m", "synthrec_core.cli", "generate", "--job", str(job_file), "--output-dir", str(out), "--no-progress"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -41,7 +41,7 @@ def test_two_ranks_match_one_rank(tmp_path):
     torch.set_num_threads(1)
     generate(job.replace(output_dir=str(tmp_path / "one"), batch_size=3), tiny_sd(), progress=False)  # one process
     a, b = SyntheticSet(tmp_path / "one"), SyntheticSet(tmp_path / "two")
-    assert a.is_complete and b.is_complete and a.key == b.key == job.set_key
+    assert a.is_complete and b.is_complete and a.key == b.key == job.resolved().set_key
     assert _shas(a.root) == _shas(b.root) and len(_shas(a.root)) == 15
     assert (a.root / "manifest.jsonl").read_bytes() == (b.root / "manifest.jsonl").read_bytes()
     assert (a.root / "dataset_card.md").read_bytes() == (b.root / "dataset_card.md").read_bytes()
@@ -54,7 +54,7 @@ def test_a_failing_rank_stops_every_rank_without_hanging(tmp_path):
     job = GenerationJob(classnames=("cat", "dog"), pipeline_id=str(tiny_sd_dir()), images_per_prompt=1, steps=2)
     out = tmp_path / "set"
     out.mkdir()
-    _claim_dir(job.replace(output_dir=str(out)), out)
+    _claim_dir(job.replace(output_dir=str(out)).resolved(), out)
     (out / "images").mkdir()
     (out / "images" / "dog").write_text("a file where rank 1's class folder should be")
     jf = tmp_path / "job.json"

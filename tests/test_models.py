@@ -151,14 +151,16 @@ def test_missing_models_fail_fast_with_instructions(monkeypatch):
     t0 = time.time()
     with pytest.raises(models.ModelUnavailable, match="RN50.*openai"):
         models.load_clip("RN50", "openai")
-    with pytest.raises(models.ModelUnavailable, match="huggingface-cli download CompVis/stable-diffusion-v1-4"):
+    with pytest.raises(models.ModelUnavailable, match="hf download CompVis/stable-diffusion-v1-4"):
         models.load_generator("CompVis/stable-diffusion-v1-4", img2img=True)
     assert time.time() - t0 < 30
     with pytest.raises(models.ModelUnavailable):
         models.load_clip("MiniCLIP-CNN", "/nonexistent/weights.safetensors")
 
 
-SHIPPED = models.MINI_WEIGHTS
+from synthrec_core.mini.minigen import SHIPPED_MINIGEN  # noqa: E402
+
+SHIPPED = SHIPPED_MINIGEN.parent
 
 
 @pytest.mark.skipif(not (SHIPPED / "minigen" / "model_index.json").exists(), reason="MiniGen weights not shipped yet")

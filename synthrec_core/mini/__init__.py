@@ -1,7 +1,47 @@
 """The offline mini world: a foundation corpus, MiniCLIP and MiniGen trained here from real assets.
 
+Importing this package registers the mini world's models with the core's hooks
+(:func:`synthrec_core.models.register_clip` etc.); the ``mini`` profile lists it as a plugin, so
+``load_clip("MiniCLIP-CNN", "mini")`` and ``load_generator("minigen")`` work without importing
+it by hand. Heavy modules are imported only when a model is loaded.
+
 Corpus submodules: ``corpus`` (config, build/load, hashes, transfer check — the entry point),
 ``corpus_fonts`` / ``corpus_render`` / ``corpus_text`` (typography, framing, captions),
 ``corpus_sources`` / ``corpus_objects`` / ``corpus_procedural`` (clip-art and garment objects),
-``corpus_transfer`` (small-CNN upper-bound check on real downstream data).
+``corpus_transfer`` (small-CNN upper-bound check on real downstream data). Models: ``miniclip``,
+``minigen``; training: ``train``.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _register() -> None:
+    from .. import models
+
+    def clip(name, pretrained=None, device="cpu"):
+        from .miniclip import load_miniclip
+
+        return load_miniclip(name, pretrained, device)
+
+    def minilm():
+        from .miniclip import minilm_files
+
+        return minilm_files()
+
+    def minigen(folder, img2img=False, dtype=None):
+        import torch
+
+        from .minigen import load_minigen_folder
+
+        return load_minigen_folder(folder, img2img, dtype or torch.float32)
+
+    models.register_clip("MiniCLIP", clip)
+    models.register_pipeline_class("MiniGenPipeline", minigen, extra_files=minilm)
+    shipped = Path(__file__).resolve().parent / "weights" / "minigen"
+    for name in ("minigen", "MiniGen"):
+        models.register_generator(name, lambda: shipped, extra_files=minilm)
+
+
+_register()

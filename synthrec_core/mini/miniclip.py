@@ -43,6 +43,9 @@ __all__ = [
     "trained_state_dict",
     "assemble_checkpoint",
     "miniclip_image_tensor",
+    "minilm_files",
+    "load_miniclip",
+    "SHIPPED_MINICLIP",
 ]
 
 #: MiniCLIP architectures registered with open_clip: name -> (CNN widths, embed dim)
@@ -54,6 +57,10 @@ MINICLIP_ARCHS: dict[str, dict] = {
 CONTEXT_LENGTH = 32
 #: prefixes of the state-dict keys that MiniCLIP trains (everything else is frozen MiniLM)
 TRAINED_PREFIXES = ("visual.", "text.proj.", "logit_scale")
+
+
+#: the shipped MiniCLIP weights (trained parts only; see :func:`assemble_checkpoint`)
+SHIPPED_MINICLIP = Path(__file__).resolve().parent / "weights" / "miniclip" / "miniclip.safetensors"
 
 
 # ------------------------------------------------------------------------------ text tower
@@ -73,9 +80,16 @@ def load_minilm(device: str = "cpu"):
     """``(tokenizer, model)`` of the frozen MiniLM (transformers ``BertModel``, eval mode)."""
     from transformers import AutoModel, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     path = str(minilm_path())
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, add_pooling_layer=False).to(device).eval()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the packaged checkpoint has a pooler we do not use: no load report
+    try:
+        model = AutoModel.from_pretrained(path, add_pooling_layer=False).to(device).eval()
+    finally:
+        hf_logging.set_verbosity(level)
     for p in model.parameters():
         p.requires_grad_(False)
     return tok, model
@@ -295,3 +309,39 @@ def iter_batches(n: int, batch_size: int) -> Iterable[slice]:
     """Slices covering ``range(n)`` in order."""
     for i in range(0, n, batch_size):
         yield slice(i, min(n, i + batch_size))
+
+
+def minilm_files() -> list[Path]:
+    """The packaged MiniLM's files (hashed into the identity of models that embed it)."""
+    return sorted(p for p in minilm_path().rglob("*") if p.is_file())
+
+
+def load_miniclip(name: str, pretrained: str | None = None, device: str = "cpu"):
+    """``(model, preprocess, tokenizer)`` of a MiniCLIP through open_clip (the ``models.load_clip`` hook).
+
+    ``pretrained``: ``"mini"`` (the shipped weights), a weights file (trained parts only, as
+    shipped, or a full open_clip checkpoint), or ``None`` (random image tower, real MiniLM).
+    """
+    import open_clip
+
+    from ..config import check_choice
+    from ..models import ModelUnavailable
+
+    check_choice("MiniCLIP architecture", name, register_miniclip())
+    if pretrained in ("mini", "shipped"):
+        if not SHIPPED_MINICLIP.exists():
+            raise ModelUnavailable(f"MiniCLIP weights are not shipped at {SHIPPED_MINICLIP}; train them with "
+                                   "synthrec_core.mini.train.train_miniclip and export_miniclip")
+        pretrained = str(SHIPPED_MINICLIP)
+    if pretrained is not None:
+        if not Path(pretrained).is_file():
+            raise ModelUnavailable(f"MiniCLIP weights file {pretrained!r} not found")
+        if pretrained.endswith(".safetensors"):
+            from safetensors import safe_open
+
+            with safe_open(pretrained, "pt") as f:
+                trained_only = not any(k.startswith("text.transformer.") for k in f.keys())
+            if trained_only:
+                pretrained = str(assemble_checkpoint(pretrained))
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+    return model.eval(), preprocess, open_clip.get_tokenizer(name)

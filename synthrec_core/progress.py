@@ -1,0 +1,70 @@
+"""Progress reporting that renders anywhere: a tqdm bar in a terminal, a few plain lines elsewhere.
+
+Executed notebooks and the book cannot show tqdm's JavaScript widgets offline (they render
+blank) and carriage-return bars turn into noise, so outside a terminal :func:`progress` writes
+at most one line per quarter of the work, plus a summary line with the rate.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["progress", "Progress"]
+
+
+class Progress:
+    """A minimal thread-safe progress counter (``update``, ``close``; a context manager)."""
+
+    def __init__(self, total: int, desc: str, unit: str = "it", disable: bool = False, quiet_below_s: float = 2.0) -> None:
+        self.total, self.desc, self.unit, self.disable = int(total), desc, unit, disable
+        self.n, self.t0, self._next = 0, time.perf_counter(), 0.25
+        self._quiet_below_s = quiet_below_s
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        if not disable and sys.stderr.isatty():
+            from tqdm.std import tqdm
+
+            self._bar = tqdm(total=self.total, desc=desc, unit=unit, dynamic_ncols=True)
+
+    def update(self, k: int = 1) -> None:
+        if self.disable:
+            return
+        with self._lock:
+            self.n += k
+            if self._bar is not None:
+                self._bar.update(k)
+                return
+            frac = self.n / self.total if self.total else 1.0
+            elapsed = time.perf_counter() - self.t0
+            if frac >= self._next and frac < 1.0 and elapsed >= self._quiet_below_s:
+                rate = self.n / elapsed if elapsed > 0 else 0.0
+                eta = (self.total - self.n) / rate if rate > 0 else float("nan")
+                print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({frac:.0%}), {rate:.1f} {self.unit}/s, "
+                      f"about {eta:.0f} s left", file=sys.stderr, flush=True)
+            while frac >= self._next:
+                self._next += 0.25
+
+    def close(self) -> None:
+        if self.disable:
+            return
+        if self._bar is not None:
+            self._bar.close()
+            return
+        elapsed = time.perf_counter() - self.t0
+        if self.n and elapsed >= self._quiet_below_s:
+            print(f"{self.desc}: {self.n} {self.unit} in {elapsed:.1f} s ({self.n / elapsed:.1f} {self.unit}/s)",
+                  file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def progress(total: int, desc: str, unit: str = "it", disable: bool = False) -> Progress:
+    """A :class:`Progress` over ``total`` items."""
+    return Progress(total, desc, unit, disable)
