@@ -37,7 +37,8 @@ from synthrec_core.data.splits import allocate, carve_splits
 
 MINI = ["fashion_mnist", "animal_mnist", "mnist", "mnist5k", "digits"]
 PAPER = ["cifar10", "cifar100", "eurosat", "dtd", "flowers102", "food101", "oxford_pets",
-         "stanford_cars", "fgvc_aircraft", "caltech101", "sun397", "imagenet"]
+         "stanford_cars", "fgvc_aircraft", "caltech101", "sun397", "imagenet",
+         "caltech256", "birdsnap", "cub", "imagenet_sketch", "imagenet_r"]  # all 17 of Table 1
 
 # Split sizes with the defaults (seed=0, val_size=0.1, test 20% where carved), as documented
 # in synthrec_core/data/registry.py.
@@ -296,7 +297,7 @@ def test_eurosat_class_names_complete_and_loaded_from_a_folder(tmp_path, monkeyp
         d.mkdir(parents=True)
         for i in range(5):
             Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(d / f"{folder}_{i}.jpg")
-    splits = load_dataset("eurosat", root=tmp_path)
+    splits = load_dataset("eurosat", root=tmp_path, val_size=10)  # one val image per class
     assert splits.classnames == expected
     assert sum(splits.sizes().values()) == 50 and splits.train.storage == "files"
     img, label = splits.test[0]
@@ -327,7 +328,8 @@ def test_imagefolder_skips_corrupt_and_converts_rgba(tmp_path):
     rgba[..., 0], rgba[..., 3] = 255, 128
     Image.fromarray(rgba, mode="RGBA").save(root / "owl" / "alpha.png")
     (root / "owl" / "notes.txt").write_text("not an image")
-    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image file\(s\): .*broken\.png"):
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable image file\(s\): .*broken\.png"), \
+            pytest.warns(UserWarning, match=r"'cat' \(6 image\(s\)\): no val"):  # val_size=1 for 3 classes
         splits = imagefolder_dataset(root, split_seed=0, val_size=1, test_size=0.25)
     assert splits.classnames == ["cat", "dog face", "owl"] and splits.display_names[1] == "dog_face"
     assert sum(splits.sizes().values()) == 19  # 18 + the RGBA image; the corrupt file skipped
@@ -373,7 +375,7 @@ def test_imagefolder_bad_input(tmp_path):
 
 def test_imagefolder_via_registry(tmp_path):
     _write_folder(tmp_path / "reg")
-    splits = load_dataset("imagefolder", root=tmp_path / "reg", seed=2)
+    splits = load_dataset("imagefolder", root=tmp_path / "reg", seed=2, val_size=3)
     assert splits.num_classes == 3 and sum(splits.sizes().values()) == 18
     with pytest.raises(ConfigError, match="root="):
         load_dataset("imagefolder")

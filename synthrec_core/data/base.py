@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +24,7 @@ from ..paths import cache_dir
 from ..utils import atomic_write_bytes, file_sha256, stable_hash
 from .dataset import ImageDataset
 
-__all__ = ["RawPool", "DatasetUnavailable", "is_offline", "cached_arrays", "datasets_cache_dir"]
+__all__ = ["RawPool", "DatasetUnavailable", "is_offline", "cached_arrays", "datasets_cache_dir", "warn_user"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -34,6 +36,15 @@ class DatasetUnavailable(FileNotFoundError):
 def is_offline() -> bool:
     """True when downloads are forbidden: ``SYNTHREC_OFFLINE`` or ``HF_HUB_OFFLINE`` is set."""
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("SYNTHREC_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def warn_user(message: str) -> None:
+    """``warnings.warn(message, UserWarning)`` attributed to the first caller outside this package."""
+    here = str(Path(__file__).parent)
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def datasets_cache_dir() -> Path:

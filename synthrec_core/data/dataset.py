@@ -199,19 +199,24 @@ class ImageDataset:
         return dataclasses.replace(out, labels=new, classnames=list(classnames), display_names=list(display_names))
 
     def map_images(self, fn: Callable[[np.ndarray], np.ndarray]) -> "ImageDataset":
-        """A copy with ``fn`` applied to the whole image array (array backend only)."""
-        if self.images is None:
-            raise TypeError(f"{self.name}/{self.split} is {self.storage}-backed; map_images needs an array")
-        return dataclasses.replace(self, images=fn(self.images), mode="L")
+        """A copy with ``fn`` applied to the whole image array, now array-backed.
+
+        ``fn`` takes and returns a uint8 ``(N,H,W)`` / ``(N,H,W,3)`` array with the same ``N``;
+        the mode follows the result. File- and source-backed datasets are decoded first (their
+        images must share a size).
+        """
+        arr = self.images if self.images is not None else self.to_array(size=None)
+        out = fn(arr)
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim not in (3, 4) or len(out) != len(arr):
+            got = f"{type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}".strip()
+            raise ValueError(f"{self.name}/{self.split}: the image function must return a uint8 (N,H,W[,3]) array "
+                             f"with N={len(arr)}, got {got}")
+        return dataclasses.replace(self, images=out, paths=None, source=None, source_index=None)
 
     def to_mini(self) -> "ImageDataset":
         """This split at the mini-world resolution: 32x32 grayscale, white on black."""
         from .transforms import to_mini_resolution
 
-        if self.images is None:
-            arr = self.to_array(size=None)
-            return dataclasses.replace(self, images=to_mini_resolution(arr), paths=None, source=None,
-                                       source_index=None, mode="L")
         return self.map_images(to_mini_resolution)
 
     # -- statistics and conversion --------------------------------------------------------
@@ -324,9 +329,22 @@ class DatasetSplits:
     def replace(self, **changes: Any) -> "DatasetSplits":
         return dataclasses.replace(self, **changes)
 
+    def map_splits(self, fn: Callable[[np.ndarray], np.ndarray], note: str) -> "DatasetSplits":
+        """Every split with ``fn`` applied to its image array (see :meth:`ImageDataset.map_images`).
+
+        ``note`` (e.g. ``"resized to 64x64"``) is appended to ``provenance["transforms"]``, so
+        the splits say what was done to them. Labels, ids and names are unchanged.
+        """
+        if not isinstance(note, str) or not note.strip():
+            raise ValueError(f"map_splits needs a non-empty note saying what fn does, got {note!r}")
+        prov = dict(self.provenance, transforms=[*self.provenance.get("transforms", []), note])
+        return dataclasses.replace(self, provenance=prov, **{s: ds.map_images(fn) for s, ds in self.items()})
+
     def to_mini(self) -> "DatasetSplits":
         """All splits at the mini-world resolution (32x32 grayscale, white on black)."""
-        prov = dict(self.provenance, resolution="32x32 mini framing (synthrec_core.data.to_mini_resolution)")
-        return dataclasses.replace(
-            self, train=self.train.to_mini(), val=self.val.to_mini(), test=self.test.to_mini(), provenance=prov
-        )
+        from .transforms import to_mini_resolution
+
+        note = "32x32 mini framing (synthrec_core.data.to_mini_resolution)"
+        out = self.map_splits(to_mini_resolution, note)
+        out.provenance["resolution"] = note
+        return out

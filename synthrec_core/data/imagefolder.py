@@ -29,8 +29,9 @@ from ..config import ConfigError, check
 from . import classnames as cn
 from .base import RawPool
 from .dataset import ImageDataset
+from .pool import splits_from_pool
 
-__all__ = ["IMAGE_EXTENSIONS", "imagefolder_pool", "imagefolder_dataset"]
+__all__ = ["IMAGE_EXTENSIONS", "folder_name", "imagefolder_pool", "imagefolder_dataset"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 _SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -62,11 +63,16 @@ def _palette_is_gray(im: Image.Image) -> bool:
     return bool(len(pal)) and bool(np.all(pal[:, 0] == pal[:, 1]) and np.all(pal[:, 1] == pal[:, 2]))
 
 
+def folder_name(path: str | os.PathLike) -> str:
+    """The folder's own name, also for ``"."``, ``"~"`` or a trailing slash (symlinks not followed)."""
+    return Path(os.path.abspath(Path(path).expanduser())).name
+
+
 def imagefolder_pool(path: str | os.PathLike, *, verify: bool = True, mode: str | None = None,
                      name: str | None = None, progress: bool = True) -> RawPool:
     """Scan an ImageFolder directory into a :class:`RawPool` (parts ``"all"`` or official splits)."""
     root = Path(path).expanduser()
-    name = name or root.name
+    name = name or folder_name(root)
     if not root.is_dir():
         raise ConfigError(f"imagefolder {name!r}: {root} is not a directory")
     top = _subdirs(root)
@@ -156,10 +162,11 @@ def imagefolder_dataset(path: str | os.PathLike, *, split_seed: int = 0, val_siz
         mode: force ``"L"`` or ``"RGB"``; default: ``"L"`` if all images are grayscale.
         name: dataset name (default: the folder's name).
         verify: decode every image once and skip (and report) unreadable files.
-    """
-    from .registry import splits_from_pool
 
+    Warns (``UserWarning``) when a class has too few images to reach val or test, naming the
+    class and the splits (also in ``provenance["classes_missing_from_splits"]``).
+    """
     pool = imagefolder_pool(path, verify=verify, mode=mode, name=name)
-    name = name or Path(path).expanduser().name
+    name = name or folder_name(path)
     return splits_from_pool(name, pool, seed=split_seed, val_size=val_size, test_size=test_size,
                             max_test=max_test, description=f"ImageFolder dataset at {path}")

@@ -1,4 +1,8 @@
-"""Loaders for the paper profile's datasets, through torchvision (or a folder for ImageNet).
+"""Loaders for the paper profile's datasets that torchvision can fetch, and CoOp split files.
+
+Datasets with no torchvision class (ImageNet and its variants, Birdsnap, CUB) are read from
+documented folders by :mod:`.folders`; ``HOW_TO_GET`` / ``EXPECTED_DIR`` live in
+:mod:`.sources` (re-exported here).
 
 Nothing is held in memory except CIFAR's arrays: file-based sets become path-backed
 :class:`~synthrec_core.data.ImageDataset` objects. Every loader first looks for the data under
@@ -9,7 +13,9 @@ Nothing is held in memory except CIFAR's arrays: file-based sets become path-bac
 - online: let torchvision download it; if that fails, raise the same error with the cause.
 
 Class names are cleaned to human-readable words (see :mod:`synthrec_core.data.classnames`);
-Caltech-101 follows CoOp (no background class, no duplicate "Faces_easy").
+Caltech-101 follows CoOp (no background class, no duplicate "Faces_easy"). Caltech-256 keeps
+its 257th folder, "257.clutter", as class "clutter", as the paper's official code does (it
+evaluates on all 257); ``select_classes`` drops it in one call for CoOp-style practice.
 """
 
 from __future__ import annotations
@@ -23,69 +29,29 @@ import numpy as np
 from . import classnames as cn
 from .base import DatasetUnavailable, RawPool, is_offline
 from .dataset import ImageDataset
+from .folders import load_imagenet_folder
+from .sources import EXPECTED_DIR, HOW_TO_GET, unavailable
 
 __all__ = ["PAPER_LOADERS", "HOW_TO_GET", "EXPECTED_DIR", "load_imagenet_folder", "load_coop_split"]
 
-# How to get each dataset by hand (shown in every "not available" error).
-HOW_TO_GET = {
-    "cifar10": "torchvision downloads it (~170 MB) when online; or extract cifar-10-python.tar.gz into {root}",
-    "cifar100": "torchvision downloads it (~170 MB) when online; or extract cifar-100-python.tar.gz into {root}",
-    "eurosat": "torchvision downloads it (~90 MB) when online; or unzip EuroSAT.zip to {root}/eurosat/2750/<class>/",
-    "dtd": "torchvision downloads it (~600 MB) when online; or extract dtd-r1.0.1.tar.gz into {root}/dtd/",
-    "flowers102": "torchvision downloads it (~330 MB) when online; or put 102flowers.tgz contents, imagelabels.mat "
-                  "and setid.mat in {root}/flowers-102/",
-    "food101": "torchvision downloads it (~5 GB) when online; or extract food-101.tar.gz into {root}/food-101/",
-    "oxford_pets": "torchvision downloads it (~800 MB) when online; or extract images.tar.gz and annotations.tar.gz "
-                   "into {root}/oxford-iiit-pet/",
-    "stanford_cars": "its original URL is gone, so torchvision cannot download it: get the Stanford Cars images and "
-                     "devkit (e.g. from Kaggle) and arrange them as {root}/stanford_cars/{{cars_train,cars_test,devkit,"
-                     "cars_test_annos_withlabels.mat}}",
-    "fgvc_aircraft": "torchvision downloads it (~2.6 GB) when online; or extract fgvc-aircraft-2013b.tar.gz into "
-                     "{root}/fgvc-aircraft-2013b/",
-    "caltech101": "torchvision downloads it (~130 MB, needs the gdown package) when online; or extract "
-                  "101_ObjectCategories into {root}/caltech101/",
-    "sun397": "torchvision downloads it (~37 GB) when online; or extract SUN397.tar.gz into {root}/SUN397/",
-    "imagenet": "ImageNet cannot be downloaded automatically: place ILSVRC-2012 as {root}/imagenet/train/<wnid>/*.JPEG "
-                "and {root}/imagenet/val/<wnid>/*.JPEG (val sorted into wnid folders)",
-}
-
-
-# The folder torchvision looks for under ``root``: checked before importing torchvision, so an
-# offline miss fails in milliseconds rather than after torch's multi-second import.
-EXPECTED_DIR = {
-    "cifar10": "cifar-10-batches-py",
-    "cifar100": "cifar-100-python",
-    "eurosat": "eurosat/2750",
-    "dtd": "dtd/dtd",
-    "flowers102": "flowers-102",
-    "food101": "food-101",
-    "oxford_pets": "oxford-iiit-pet",
-    "stanford_cars": "stanford_cars",
-    "fgvc_aircraft": "fgvc-aircraft-2013b",
-    "caltech101": "caltech101/101_ObjectCategories",
-    "sun397": "SUN397",
-}
-
-
-def _unavailable(name: str, root: Path, reason: str) -> DatasetUnavailable:
-    how = HOW_TO_GET[name].format(root=root)
-    return DatasetUnavailable(f"dataset {name!r} is not available under {root} ({reason}). To get it: {how}")
+# the ImageNet name table, under the name earlier code imported it by
+_imagenet_names = cn.imagenet_names
 
 
 def _open(name: str, root: Path, build: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
     """``build(download)`` -> parts; fail fast offline, try a download online."""
     expected = root / EXPECTED_DIR[name]
     if is_offline() and not expected.exists():
-        raise _unavailable(name, root, f"offline: SYNTHREC_OFFLINE or HF_HUB_OFFLINE is set, and {expected} is absent")
+        raise unavailable(name, root, f"offline: SYNTHREC_OFFLINE or HF_HUB_OFFLINE is set, and {expected} is absent")
     try:
         return build(False)
     except (RuntimeError, FileNotFoundError, OSError) as err:
         if is_offline():
-            raise _unavailable(name, root, "offline: SYNTHREC_OFFLINE or HF_HUB_OFFLINE is set") from err
+            raise unavailable(name, root, "offline: SYNTHREC_OFFLINE or HF_HUB_OFFLINE is set") from err
     try:
         return build(True)
     except Exception as err:  # noqa: BLE001 - any download problem is reported the same way
-        raise _unavailable(name, root, f"download failed: {type(err).__name__}: {err}") from err
+        raise unavailable(name, root, f"download failed: {type(err).__name__}: {err}") from err
 
 
 def _to_image_dataset(name: str, part: str, ds: Any, classnames: list[str], display: list[str],
@@ -208,40 +174,30 @@ def _sun(name: str, root: Path) -> RawPool:
                  {"official_split": "none used (the 10 official partitions are not read); carved by seed"})
 
 
-def _imagenet_names(wnids: list[str]) -> list[str]:
-    """First WordNet lemma of each synset (from timm's bundled tables), made unique."""
-    lemma: dict[str, str] = {}
-    try:
-        from importlib import resources
-
-        text = resources.files("timm").joinpath("data/_info/imagenet_synset_to_lemma.txt").read_text()
-        for line in text.splitlines():
-            wnid, _, lemmas = line.partition("\t")
-            lemma[wnid] = lemmas.split(",")[0].strip()
-    except (ImportError, FileNotFoundError, ModuleNotFoundError):
-        pass
-    names = [cn.IMAGENET_OVERRIDES.get(w, lemma.get(w, w)) for w in wnids]
-    seen: dict[str, int] = {}
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-    return [f"{n} ({w})" if seen[n] > 1 else n for n, w in zip(names, wnids)]
-
-
-def load_imagenet_folder(name: str, root: Path) -> RawPool:
-    """ImageNet from ``root/imagenet/{train,val}/<wnid>/``; val serves as the test split."""
-    from .imagefolder import imagefolder_pool
-
-    base = root / "imagenet"
-    if not (base / "train").is_dir() or not (base / "val").is_dir():
-        raise _unavailable(name, root, f"{base}/train and {base}/val not found")
-    pool = imagefolder_pool(base, verify=False, mode="RGB", name=name)
-    names = _imagenet_names(pool.display_names)
-    parts = {("test" if p == "val" else p): dataclasses.replace(ds, split="test" if p == "val" else p,
-                                                                 classnames=names)
-             for p, ds in pool.parts.items()}
-    prov = dict(pool.provenance, official_split="train / val (used as test); val carved from train",
-                classnames="first WordNet lemma (timm tables), collisions resolved")
-    return RawPool(names, pool.display_names, parts, prov)
+def _caltech256(name: str, root: Path) -> RawPool:
+    """Caltech-256: all 257 folders, "257.clutter" kept as class "clutter" (the paper's code does)."""
+    parts = _open(name, root, lambda dl: {"all": _tv().Caltech256(str(root), download=dl)})
+    folders = list(parts["all"].categories)
+    base = Path(parts["all"].root) / "256_ObjectCategories"
+    paths: list[Path] = []
+    labels: list[int] = []
+    for y, folder in enumerate(folders):  # the files torchvision counts: *.jpg directly in the folder
+        files = sorted(p for p in (base / folder).iterdir()
+                       if p.name.endswith(".jpg") and not p.name.startswith(".") and p.is_file())
+        paths += files
+        labels += [y] * len(files)
+    names = [cn.caltech256_name(f) for f in folders]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:  # not the case for the official folders; a modified copy must not silently merge prompts
+        names = [f"{n} ({f})" if n in dup else n for n, f in zip(names, folders)]
+    part = ImageDataset(name=name, split="all", classnames=names, display_names=folders, paths=paths,
+                        labels=np.asarray(labels, np.int64), mode="RGB")
+    clutter = "kept as class 'clutter' (as the paper's code)" if cn.CALTECH256_CLUTTER in folders else "absent"
+    prov = {"source": f"torchvision.datasets ({name})", "files": str(base),
+            "official_split": "none; carved by seed (stratified)",
+            "classnames": "folder names without the number prefix and '-101' suffix; "
+                          f"{cn.CALTECH256_CLUTTER} {clutter}"}
+    return RawPool(names, folders, {"all": part}, prov)
 
 
 PAPER_LOADERS: dict[str, Callable[[str, Path], RawPool]] = {
@@ -255,8 +211,8 @@ PAPER_LOADERS: dict[str, Callable[[str, Path], RawPool]] = {
     "stanford_cars": _cars,
     "fgvc_aircraft": _aircraft,
     "caltech101": _caltech,
+    "caltech256": _caltech256,
     "sun397": _sun,
-    "imagenet": load_imagenet_folder,
 }
 
 

@@ -1,14 +1,15 @@
-"""The dataset registry: ``load_dataset(name)`` and ``list_datasets()``.
+"""The dataset registry: ``load_dataset(name_or_path)`` and ``list_datasets()``.
 
 Each dataset is a :class:`DatasetSpec` (data: title, profile, official split, default test
-fraction, source) plus a loader returning a :class:`~synthrec_core.data.base.RawPool`.
-:func:`splits_from_pool` turns the pool into seeded train/val/test splits:
+fraction, source) plus a loader returning a :class:`~synthrec_core.data.base.RawPool`;
+:func:`~synthrec_core.data.pool.splits_from_pool` turns the pool into seeded train/val/test
+splits (the carving rules are in :mod:`synthrec_core.data.pool`). ``load_dataset`` also takes
+the path of a user's ImageFolder directory in place of a name (see its docstring).
 
-- no official split: ``test`` is carved from the whole pool (``test_size``, stratified), then
-  ``val`` from the rest (``val_size``);
-- official train/test: test kept, ``val`` carved from train;
-- official train/val/test: used as shipped (``val_size`` is ignored);
-- ``max_test``: the test split is subsampled (stratified, seeded) for fast runs.
+The paper profile holds all 17 datasets of the paper's Table 1 (:data:`TABLE1_DATASETS`, in the
+table's order): torchvision fetches most; ImageNet, ImageNet-Sketch, ImageNet-R, CUB and
+Birdsnap come from documented folders (:mod:`synthrec_core.data.folders`); Stanford Cars needs
+its files placed by hand. ``HOW_TO_GET`` in :mod:`synthrec_core.data.sources` says how.
 
 Split sizes with the defaults (``seed=0, val_size=0.1``; test 20% where carved), as measured
 by ``tests/test_data.py`` (Animal-MNIST: 9,716 images after removing 284 exact duplicates):
@@ -25,20 +26,20 @@ by ``tests/test_data.py`` (Animal-MNIST: 9,716 images after removing 284 exact d
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from ..config import ConfigError, check, check_choice
-from . import offline, online
+from . import folders, offline, online
 from .base import RawPool, datasets_cache_dir
 from .dataset import DatasetSplits
-from .splits import carve_splits, stratified_subsample
+from .imagefolder import folder_name, imagefolder_dataset
+from .pool import splits_from_pool
 
-__all__ = ["DatasetSpec", "DATASETS", "list_datasets", "dataset_spec", "describe_datasets", "load_dataset",
-           "load_coop_dataset", "splits_from_pool"]
+__all__ = ["DatasetSpec", "DATASETS", "TABLE1_DATASETS", "list_datasets", "dataset_spec", "describe_datasets",
+           "load_dataset", "load_coop_dataset", "splits_from_pool"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,11 @@ def _paper(name: str, title: str, n: int, split: str, desc: str, test_size: floa
                        lambda root, nm: online.PAPER_LOADERS[name](nm, root))
 
 
+def _folder(name: str, title: str, n: int, split: str, desc: str, test_size: float = 0.3) -> DatasetSpec:
+    return DatasetSpec(name, title, "paper", n, split, test_size, "a local folder (no automatic download)", desc,
+                       lambda root, nm: folders.FOLDER_LOADERS[name](nm, root))
+
+
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
     _mini("fashion_mnist", "Fashion-MNIST", 10, "train/test", "Debian dataset-fashion-mnist",
           "Zalando article photos, 28x28 grayscale, 10 clothing classes", offline.load_fashion_mnist),
@@ -88,11 +94,26 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
     _paper("fgvc_aircraft", "FGVC-Aircraft", 100, "train/val/test", "aircraft variants"),
     _paper("caltech101", "Caltech-101", 100, "none", "objects (CoOp's 100 classes)"),
     _paper("sun397", "SUN397", 397, "none", "scene categories"),
-    _paper("imagenet", "ImageNet-1k (folder)", 1000, "train/test", "ILSVRC-2012 from a local folder"),
+    _folder("imagenet", "ImageNet-1k (folder)", 1000, "train/test", "ILSVRC-2012 from a local folder"),
+    _paper("caltech256", "Caltech-256", 257, "none", "objects; the 257th folder, clutter, kept as a class "
+                                                    "(as the paper's code)"),
+    _folder("birdsnap", "Birdsnap", 500, "train/test", "North American bird species (images fetched from their URLs, "
+                                                       "so counts vary)"),
+    _folder("cub", "CUB-200-2011", 200, "train/test", "bird species (Caltech-UCSD Birds)"),
+    _folder("imagenet_sketch", "ImageNet-Sketch", 1000, "none", "sketches of the ImageNet classes; test-only, "
+                                                                "so train/val/test are carved by seed"),
+    _folder("imagenet_r", "ImageNet-R", 200, "none", "renditions (art, cartoons, ...) of 200 ImageNet classes; "
+                                                     "test-only, so train/val/test are carved by seed"),
     DatasetSpec("imagefolder", "ImageFolder", "any", None, "any", 0.2, "a local folder",
                 "any <root>/<class>/<image> or <root>/{train,val,test}/<class>/<image> folder (root= is the folder)",
                 None),
 ]}
+
+
+# the 17 zero-shot datasets of the paper's Table 1, in the table's order
+TABLE1_DATASETS = ("cifar10", "cifar100", "caltech101", "caltech256", "imagenet", "sun397", "fgvc_aircraft",
+                   "birdsnap", "stanford_cars", "cub", "flowers102", "food101", "oxford_pets", "dtd", "eurosat",
+                   "imagenet_sketch", "imagenet_r")
 
 
 def list_datasets(profile: str | None = None) -> list[str]:
@@ -116,79 +137,79 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def splits_from_pool(name: str, pool: RawPool, *, seed: int = 0, val_size: float | int = 0.1,
-                     test_size: float | int = 0.2, max_test: int | None = None,
-                     description: str = "") -> DatasetSplits:
-    """Seeded train/val/test splits from a raw pool (see the module docstring for the rules)."""
-    parts = dict(pool.parts)
-    carved: list[str] = []
-    if set(parts) == {"all"}:
-        full = parts.pop("all")
-        idx = carve_splits(full.labels, seed, val_size, test_size)
-        parts = {s: full.subset(idx[s], split=s) for s in ("train", "val", "test")}
-        carved = ["train", "val", "test"]
-    else:
-        check("train" in parts, f"dataset {name!r}: no train split in {sorted(parts)}")
-        if "val" not in parts or "test" not in parts:
-            train = parts["train"]
-            idx = carve_splits(train.labels, seed, val_size, test_size if "test" not in parts else None)
-            parts["train"] = train.subset(idx["train"], split="train")
-            for s in ("val", "test"):
-                if s not in parts:
-                    parts[s] = train.subset(idx[s], split=s)
-                    carved.append(s)
-    full_test = len(parts["test"])
-    if max_test is not None:
-        parts["test"] = parts["test"].subset(stratified_subsample(parts["test"].labels, max_test, seed), split="test")
-    counts_train = parts["train"].class_counts()
-    empty = [pool.classnames[i] for i in np.flatnonzero(counts_train == 0)]
-    check(not empty, f"dataset {name!r}: class(es) {empty} have no training images")
-    prov: dict[str, Any] = dict(pool.provenance)
-    prov.update(
-        name=name,
-        seed=seed,
-        val_size=val_size if "val" in carved else None,
-        test_size=test_size if "test" in carved else None,
-        carved_splits=carved,
-        max_test=max_test,
-        test_size_before_max_test=full_test,
-        sizes={s: len(parts[s]) for s in ("train", "val", "test")},
-        image_shape=list(parts["train"].images.shape[1:]) if parts["train"].images is not None else "varies (files)",
-        mode=parts["train"].mode,
-    )
-    return DatasetSplits(name=name, classnames=list(pool.classnames), display_names=list(pool.display_names),
-                         train=parts["train"], val=parts["val"], test=parts["test"],
-                         description=description, provenance=prov)
+def _looks_like_path(text: str) -> bool:
+    """True for ``"/x"``, ``"a/b"``, ``"./x"``, ``"../x"``, ``"~"``, ``"~/x"``: meant as a folder, not a name."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(sep in text for sep in seps) or text.startswith(("~", ".")) or Path(text).is_absolute()
 
 
-def load_dataset(name: str, *, seed: int = 0, val_size: float | int = 0.1, test_size: float | int | None = None,
-                 max_test: int | None = None, root: str | Path | None = None) -> DatasetSplits:
-    """Load a registered dataset as seeded train/val/test :class:`DatasetSplits`.
+def _folder_or_none(name: str | os.PathLike) -> Path | None:
+    """The user folder ``name`` points to, None for a plain unregistered name; ConfigError if absent."""
+    text = os.fspath(name)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if isinstance(name, os.PathLike) or _looks_like_path(text):
+        where = os.path.abspath(path)
+        shown = text if where == text else f"{text} (resolved to {where})"
+        raise ConfigError(f"folder not found: {shown}" + (" - it is a file, not a folder" if path.exists() else ""))
+    return None
+
+
+def _load_folder(path: Path, *, seed: int, val_size: float | int, test_size: float | int | None,
+                 max_test: int | None) -> DatasetSplits:
+    t0 = time.perf_counter()
+    spec = DATASETS["imagefolder"]
+    splits = imagefolder_dataset(path, split_seed=seed, val_size=val_size, max_test=max_test,
+                                 test_size=spec.test_size if test_size is None else test_size)
+    splits.provenance.update(load_seconds=round(time.perf_counter() - t0, 3), title=folder_name(path),
+                             profile=spec.profile, folder=os.path.abspath(path))
+    return splits
+
+
+def load_dataset(name: str | os.PathLike, *, seed: int = 0, val_size: float | int = 0.1,
+                 test_size: float | int | None = None, max_test: int | None = None,
+                 root: str | Path | None = None) -> DatasetSplits:
+    """Load a registered dataset, or a user's ImageFolder directory, as seeded :class:`DatasetSplits`.
 
     Args:
-        name: a name from :func:`list_datasets` (unknown names raise :class:`ConfigError`).
+        name: a name from :func:`list_datasets`, or the path of an ImageFolder directory
+            (absolute, relative to the working directory, or starting with ``~``): then the
+            folder is loaded like ``imagefolder_dataset(path)`` and ``splits.name`` is the
+            folder's name. A registered name wins over a same-named folder (write
+            ``"./cifar10"`` for the folder).
         seed: seed of every carved split and of the ``max_test`` subsample.
         val_size: fraction (0, 1) or count of the train pool carved as validation.
         test_size: fraction or count carved as test when the dataset has no official test split
-            (default: the spec's, 0.2 for mini datasets, 0.3 for paper ones).
+            (default: the spec's, 0.2 for mini datasets and folders, 0.3 for paper ones).
         max_test: subsample the test split to at most this many images (stratified, seeded).
         root: where paper-profile datasets live / are downloaded (default ``cache_dir()/datasets``);
-            for ``"imagefolder"`` the folder itself.
+            for ``"imagefolder"`` the folder itself. Not used when ``name`` is a folder path.
 
     Raises:
-        ConfigError: unknown name or bad sizes.
+        ConfigError: bad sizes; an unknown name (with close matches); ``"folder not found:
+            <path>"`` for a path that does not exist.
         DatasetUnavailable: the data is absent and cannot be fetched (offline); the message
             names the dataset and how to get it.
+    Warns:
+        UserWarning: a class has too few images to reach val or test (see :mod:`.pool`).
     """
-    spec = dataset_spec(name)
+    check(isinstance(name, (str, os.PathLike)), f"dataset={name!r} must be a name or a folder path")
     check(max_test is None or (isinstance(max_test, int) and max_test >= 1),
           f"max_test={max_test!r} must be None or a positive integer")
+    if isinstance(name, os.PathLike) or name not in DATASETS:
+        folder = _folder_or_none(name)
+        if folder is not None:
+            return _load_folder(folder, seed=seed, val_size=val_size, test_size=test_size, max_test=max_test)
+        try:
+            dataset_spec(name)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (Or pass the path of an ImageFolder directory.)") from None
+    spec = dataset_spec(name)
     t0 = time.perf_counter()
     if name == "imagefolder":
         if root is None:
             raise ConfigError("dataset 'imagefolder' needs root=<path to the folder>")
-        from .imagefolder import imagefolder_dataset
-
         return imagefolder_dataset(root, split_seed=seed, val_size=val_size,
                                    test_size=spec.test_size if test_size is None else test_size, max_test=max_test)
     root_path = Path(root).expanduser() if root is not None else datasets_cache_dir()
