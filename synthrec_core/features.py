@@ -235,7 +235,7 @@ def encode_images(
     encoder: Any,
     images: Any,
     *,
-    batch_size: int = 64,
+    batch_size: int = 256,
     device: str = "cpu",
     cache: bool = True,
     cache_root: str | os.PathLike | None = None,

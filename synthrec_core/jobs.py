@@ -45,8 +45,9 @@ def _as_tuple(x: Any) -> Any:
     return x
 
 
-def image_seed(seed: int, classname: str, reference_sha256: str | None, prompt: str, index: int) -> int:
-    """The seed of one image: a hash of what the image *is*, not of where it sits in a set."""
+def image_seed(seed: int, classname: str | None, reference_sha256: str | None, prompt: str | None, index: int) -> int:
+    """The seed of one image: a hash of what the image *is*, not of where it sits in a set
+    (class and prompt are None for a job with ``shared_noise``)."""
     return int(stable_hash(["image", seed, classname, reference_sha256, prompt, index], length=16), 16) & (2**63 - 1)
 
 
@@ -96,6 +97,9 @@ class GenerationJob(Config):
     negative_prompt: str | None = None
     references: tuple[tuple[str, ...], ...] | None = None  # RG: per-class reference image paths
     strength: float | None = None  # RG: img2img strength = t*/T
+    # True: image i of every class and prompt starts from the same noise (seed from the index
+    # alone), for comparing prompts; False (training sets): every image has its own noise
+    shared_noise: bool = False
     dtype: str = "float32"
     # every pipeline call runs on exactly this many images (the last call is padded), so every
     # kernel always sees the same shapes and an image never depends on its batch or its rank
@@ -141,6 +145,7 @@ class GenerationJob(Config):
                 _positive_int(self, name)
         check(self.height % 8 == 0 and self.width % 8 == 0, f"height x width = {self.height}x{self.width} must be multiples of 8")
         check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, f"seed={self.seed!r} must be an integer >= 0")
+        check(isinstance(self.shared_noise, bool), f"shared_noise={self.shared_noise!r} must be true or false")
         check(isinstance(self.guidance_scale, (int, float)) and self.guidance_scale >= 0,
               f"guidance_scale={self.guidance_scale!r} must be >= 0")
         if self.scheduler is not None:
@@ -237,7 +242,8 @@ class GenerationJob(Config):
                         stem = (f"r{r:03d}_" if ref is not None else "") + f"p{p:04d}_i{i:03d}"
                         out.append(ImageUnit(id=f"{class_dirname(name)}/{stem}", class_index=c, classname=name,
                                              prompt_index=p, prompt=prompt, image_index=i,
-                                             seed=image_seed(self.seed, name, sha, prompt, i),
+                                             seed=image_seed(self.seed, None if self.shared_noise else name, sha,
+                                                             None if self.shared_noise else prompt, i),
                                              reference_index=r if ref is not None else None, reference=ref,
                                              reference_sha256=sha))
         return out

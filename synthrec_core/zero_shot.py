@@ -245,15 +245,18 @@ def provenance(synthetic_set: Any, table: str) -> Any:
 # ------------------------------------------------------------------------------ one cell
 def run_recipe(splits: Any, spec: PromptSpec, cfg: ZeroShotConfig, seed: int, *, encoder: Encoder, tokenizer: Callable,
                head: ZeroShotHead, real: dict[str, tuple[np.ndarray, np.ndarray]], gen: dict[str, Any], pipeline: Any = None,
-               enhancer: Callable | None = None, progress: bool = True) -> dict[str, Any]:
+               enhancer: Callable | None = None, progress: bool = True, set_per_class: int | None = None,
+               ct_seed: int | None = None) -> dict[str, Any]:
     """One (dataset, recipe, seed) cell: generate (or reuse) the pool, encode, select, tune, test.
 
     ``head`` is the zero-shot head (from :func:`zero_shot_head`); ``real`` holds the cached
-    ``val`` and ``test`` features and labels; ``gen`` the generator's job fields. The
-    generation seed and the CT seed are both ``seed``. Returns plain data: accuracies, test
+    ``val`` and ``test`` features and labels; ``gen`` the generator's job fields. ``seed`` is
+    the generation seed and, unless ``ct_seed`` is given, the CT seed. ``set_per_class``
+    generates a larger set than the pool (its first ``pool_per_class`` images per class are the
+    pool: a saturation curve cuts every size from one set). Returns plain data: accuracies, test
     predictions, the selected epoch, CF pass rate, the set key and decisions table."""
     prompts = le_prompts(splits, spec, cfg.le_sentences, seed, enhancer) if cfg.prompts == "le" else basic_prompts(splits, spec)
-    job = pool_job(list(splits.classnames), prompts, cfg.pool_per_class, gen, seed)
+    job = pool_job(list(splits.classnames), prompts, max(cfg.pool_per_class, set_per_class or 0), gen, seed)
     from .generation import generate
 
     s = generate(job, pipeline, progress=progress)
@@ -261,7 +264,7 @@ def run_recipe(splits: Any, spec: PromptSpec, cfg: ZeroShotConfig, seed: int, *,
     rows, decisions, table = select_images(s, feats, head, cfg, seed, encoder.key())
     labels = s.manifest()["class_index"].to_numpy()
     x, y = feats[rows], labels[rows]
-    hcfg = cfg.head.replace(seed=seed, batch_size=min(cfg.head.batch_size, len(y)))
+    hcfg = cfg.head.replace(seed=seed if ct_seed is None else ct_seed, batch_size=min(cfg.head.batch_size, len(y)))
     tuned, history = tune_head(head, x, y, hcfg, val=real["val"])
     pred = predict(tuned, real["test"][0])
     return {"test_acc": float((pred == real["test"][1]).mean()), "test_pred": pred.astype(int).tolist(),

@@ -1,0 +1,120 @@
+"""The models and datasets a profile names, loaded once and handed to every section's recipe.
+
+:func:`load_toolkit` reads a profile (``profiles/<name>.yaml``) and returns a :class:`Toolkit`:
+the CLIP (model, preprocessing, tokenizer, and the feature :class:`~synthrec_core.features.Encoder`
+built from them), the text-to-image generator (its pipeline and the job fields every
+:class:`~synthrec_core.jobs.GenerationJob` of the profile uses), the language enhancer, and the
+per-dataset :class:`~synthrec_core.zero_shot.PromptSpec`. :meth:`Toolkit.splits` loads a dataset
+(a registered name or an ImageFolder path) framed the way the profile's CLIP sees it. Both
+profiles go through here, so a number in the book and a paper-profile run share one code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from .config import ConfigError, check_choice
+from .features import Encoder
+
+__all__ = ["Toolkit", "load_toolkit", "prompt_spec"]
+
+#: how a profile frames datasets before its CLIP sees them
+TRANSFORMS = ("none", "mini32")
+
+
+@dataclasses.dataclass
+class Toolkit:
+    """What a profile's recipes run on (see the module docstring)."""
+
+    profile: str
+    model: Any
+    preprocess: Callable
+    tokenizer: Callable
+    encoder: Encoder
+    pipeline: Any
+    gen: dict[str, Any]
+    enhancer: Callable | None
+    data: dict[str, Any]
+    clip_id: str
+
+    def prompt_spec(self, dataset: str) -> Any:
+        """The :class:`~synthrec_core.zero_shot.PromptSpec` of ``dataset`` (a default for unknown ones)."""
+        return prompt_spec(self.data, dataset)
+
+    def splits(self, name: str, seed: int = 0, **kw: Any) -> Any:
+        """``load_dataset(name)`` (a registered name or an ImageFolder path), framed for the CLIP."""
+        from .data import load_dataset
+
+        s = load_dataset(name, seed=seed, **kw)
+        if self.data.get("dataset_transform", "none") == "mini32":
+            s = s.to_mini()
+        return s
+
+
+def prompt_spec(data: dict[str, Any], dataset: str) -> Any:
+    """A profile's prompt spec for ``dataset``; datasets it does not list (a user's folder) get
+    its ``default_prompts`` entry, or the paper's basic prompt."""
+    from pathlib import Path
+
+    from .zero_shot import PromptSpec
+
+    table = data.get("prompts", {})
+    key = dataset if dataset in table else Path(str(dataset)).name
+    entry = table.get(key) or data.get("default_prompts") or {}
+    return PromptSpec.from_dict({k: v for k, v in entry.items()})
+
+
+def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = True,
+                 pipeline: Any = None, clip: tuple | None = None) -> Toolkit:
+    """Load the models ``profile`` names.
+
+    ``pipeline`` / ``clip`` (``(model, preprocess, tokenizer)``) replace the profile's models,
+    e.g. the tiny retrained ones of a CI run; ``generator=False`` skips loading the generator
+    (it is loaded on first use by the engine when needed)."""
+    import torch
+
+    from .models import load_clip, load_generator
+    from .profiles import load_profile
+
+    data = load_profile(profile)
+    check_choice("dataset_transform", data.get("dataset_transform", "none"), TRANSFORMS)
+    m = data.get("models", {})
+    if "clip" not in m or "generator" not in m:
+        raise ConfigError(f"profile {profile!r} must name models.clip and models.generator")
+    spec = m["clip"]
+    if clip is None:
+        clip = load_clip(spec["name"], spec.get("pretrained"), device=device)
+        clip_id = f"{spec['name']}/{spec.get('pretrained')}"
+    else:
+        clip_id = f"{type(clip[0]).__name__} (given)"
+    model, preprocess, tokenizer = clip
+    g = dict(m["generator"])
+    gen = {"pipeline_id": g.pop("pipeline_id"), "revision": g.pop("revision", None), **data.get("generation", {}), **g,
+           "device": device}
+    if pipeline is None and generator:
+        pipeline = load_generator(gen["pipeline_id"], gen["revision"], device=device,
+                                  dtype=getattr(torch, gen.get("dtype", "float32")), scheduler=gen.get("scheduler"))
+    enhancer = _enhancer(m.get("language_enhancer", "offline"), device)
+    return Toolkit(profile=profile, model=model, preprocess=preprocess, tokenizer=tokenizer,
+                   encoder=Encoder(model, preprocess, clip_id), pipeline=pipeline, gen=gen, enhancer=enhancer, data=data,
+                   clip_id=clip_id)
+
+
+def _enhancer(spec: Any, device: str) -> Callable | None:
+    """``None`` (the offline enhancer, with each dataset's style) or a T5 enhancer, loaded lazily."""
+    if spec in (None, "offline"):
+        return None
+    if isinstance(spec, dict) and spec.get("kind") == "t5":
+        state: dict[str, Any] = {}
+
+        def enhance(name: str, n: int, seed: int) -> list[str]:
+            if "t5" not in state:
+                from .prompts import T5LanguageEnhancer
+
+                state["t5"] = T5LanguageEnhancer(spec["id"], keep=n, num_samples=max(n, int(n * 1.25)), device=device,
+                                                 revision=spec.get("revision"))
+            return state["t5"](name, seed=seed)
+
+        return enhance
+    raise ConfigError(f"language_enhancer {spec!r} must be 'offline' or {{kind: t5, id: ..., revision: ...}}")
