@@ -233,7 +233,7 @@ def test_coop_beats_the_hand_prompt_on_a_toy_problem():
         return (proto[y] + 0.05 * torch.randn(len(y), proto.shape[1], generator=g)).numpy(), y.numpy()
 
     train, val, test = draw(4), draw(20), draw(50)
-    hand = ZeroShotHead(zero_shot_weights(model, tok, CLASSES, ["a photo of a {}."]), logit_scale=float(model.logit_scale))
+    hand = ZeroShotHead(zero_shot_weights(model, tok, CLASSES, ["a photo of a {}."]), logit_scale=float(model.logit_scale.detach()))
     head, chosen, hist = run_coop(model, tok, CLASSES, train, val,
                                   CoOpGrid(n_ctx_grid=(4,), lr_grid=(1e-2,), base=CoOpConfig(epochs=30, optimizer="adamw")))
     assert chosen["n_ctx"] == 4 and chosen["epoch"] >= 1
@@ -309,7 +309,7 @@ def test_registry_checks_everything_before_work(monkeypatch):
 def test_registry_runs_coop_on_miniclip(miniclip):
     model, tok = miniclip
     names = ["cat", "dog", "car"]
-    head = ZeroShotHead(zero_shot_weights(model, tok, names, ["a photo of a {}."]), logit_scale=float(model.logit_scale))
+    head = ZeroShotHead(zero_shot_weights(model, tok, names, ["a photo of a {}."]), logit_scale=float(model.logit_scale.detach()))
     rng = np.random.default_rng(0)
     w = head.weight.detach().numpy()
     y = np.repeat(np.arange(3), 4)
