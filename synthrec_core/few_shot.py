@@ -80,11 +80,11 @@ class TipConfig(Config):
         _grid("beta_grid", self.beta_grid)
 
     @classmethod
-    def wide(cls, n_alpha: int = 31, n_beta: int = 25) -> "TipConfig":
-        """Geometric grids, alpha in [0.1, 100] and beta in [0.1, 30]: for CLIPs whose zero-shot
+    def wide(cls, n_alpha: int = 41, n_beta: int = 25) -> "TipConfig":
+        """Geometric grids, alpha in [0.1, 1000] and beta in [0.1, 30]: for CLIPs whose zero-shot
         head is weak or whose logit scale is far below 100 (MiniCLIP's is ~16), where the
         original's ranges put the choice on the grid's edge."""
-        return cls(alpha_grid=tuple(float(v) for v in np.round(np.geomspace(0.1, 100, n_alpha), 4)),
+        return cls(alpha_grid=tuple(float(v) for v in np.round(np.geomspace(0.1, 1000, n_alpha), 4)),
                    beta_grid=tuple(float(v) for v in np.round(np.geomspace(0.1, 30, n_beta), 4)))
 
 

@@ -165,7 +165,7 @@ def test_tip_adapter_config_and_input_errors():
         tip_adapter(head, (x[:, :5], y), (x, y))
     with pytest.raises(ConfigError, match="labels"):
         tip_adapter(head, (x, y + 10), (x, y))
-    assert TipConfig.wide().alpha_grid[-1] == pytest.approx(100.0)
+    assert TipConfig.wide().alpha_grid[-1] == pytest.approx(1000.0)
 
 
 # ----------------------------------------------------------------------------- CoOp
