@@ -93,7 +93,7 @@ class PromptEncoder:
     kind: str = ""
 
     def __init__(self, model: Any, tokenizer: Callable, classnames: Sequence[str], n_ctx: int, class_template: str) -> None:
-        self.model, self.n_ctx = model, n_ctx
+        self.n_ctx = n_ctx
         prompts = [class_template.format(c) for c in classnames]
         ids = tokenizer(prompts)
         self.ids, self.mask = self._splice(torch.as_tensor(ids).long(), n_ctx, prompts)
