@@ -9,7 +9,11 @@ synthetic image, :func:`contamination_audit` finds
 - real test images with the same 256-bit average hash (16x16 grayscale, bit = above the mean;
   :func:`average_hash`), or within ``max_hamming`` bits of it: a pixel-level near copy.
 
-It returns the shares above the thresholds and the closest pairs (for a figure). Pure functions
+A fixed cosine threshold means different things in different feature spaces (a small CLIP puts
+all silhouettes of one animal close together), so with ``reference_feats`` (real *train* images,
+which are not copies of the test images) the audit also reports a calibrated threshold: the
+``quantile`` of the reference images' own nearest-test-image cosines, and the share of synthetic
+images above it. It returns the shares and the closest pairs (for a figure). Pure functions
 over features and images; no model runs here.
 """
 
@@ -39,17 +43,10 @@ def average_hash(images: Iterable[Any], side: int = 16) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, side * side // 8), np.uint8)
 
 
-def contamination_audit(syn_feats: np.ndarray, syn_images: Iterable[Any], test_feats: np.ndarray, test_images: Iterable[Any],
-                        *, threshold: float = 0.95, max_hamming: int = 0, top: int = 8, chunk: int = 4096) -> dict[str, Any]:
-    """Nearest real test image of every synthetic image, by feature cosine and by pixel hash.
-
-    Returns ``{"n_synthetic", "n_test", "threshold", "max_hamming", "max_cosine" (per synthetic
-    image), "nearest" (test index per synthetic image), "share_above_threshold",
-    "share_hash_match", "hash_matches" ([(synthetic index, test index)]), "closest" (the ``top``
-    pairs by cosine: dicts with both indices and the cosine)}``."""
-    s, t = l2_normalize(syn_feats), l2_normalize(test_feats)
+def nearest_cosine(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``a``: the highest cosine to any row of ``b`` and that row's index."""
+    s, t = l2_normalize(a), l2_normalize(b)
     check(s.ndim == 2 and t.ndim == 2 and s.shape[1] == t.shape[1], f"feature shapes {s.shape} and {t.shape} do not match")
-    check(0 < threshold <= 1, f"threshold={threshold} must be in (0, 1]")
     best = np.full(len(s), -np.inf)
     arg = np.zeros(len(s), dtype=np.int64)
     for i in range(0, len(t), chunk):
@@ -58,6 +55,25 @@ def contamination_audit(syn_feats: np.ndarray, syn_images: Iterable[Any], test_f
         v = sims[np.arange(len(s)), j]
         better = v > best
         best[better], arg[better] = v[better], j[better] + i
+    return best, arg
+
+
+def contamination_audit(syn_feats: np.ndarray, syn_images: Iterable[Any], test_feats: np.ndarray, test_images: Iterable[Any],
+                        *, threshold: float = 0.95, max_hamming: int = 0, top: int = 8, chunk: int = 4096,
+                        reference_feats: np.ndarray | None = None, quantile: float = 0.99) -> dict[str, Any]:
+    """Nearest real test image of every synthetic image, by feature cosine and by pixel hash.
+
+    Returns ``{"n_synthetic", "n_test", "threshold", "max_hamming", "max_cosine" (per synthetic
+    image), "nearest" (test index per synthetic image), "share_above_threshold",
+    "share_hash_match", "hash_matches" ([(synthetic index, test index)]), "closest" (the ``top``
+    pairs by cosine: dicts with both indices and the cosine)}``."""
+    check(0 < threshold <= 1, f"threshold={threshold} must be in (0, 1]")
+    best, arg = nearest_cosine(syn_feats, test_feats, chunk)
+    s, t = best, test_feats
+    calibrated = None
+    if reference_feats is not None and len(reference_feats):
+        ref, _ = nearest_cosine(reference_feats, test_feats, chunk)
+        calibrated = float(np.quantile(ref, quantile))
     hs, ht = average_hash(syn_images), average_hash(test_images)
     check(len(hs) == len(s) and len(ht) == len(t), f"{len(hs)} synthetic / {len(ht)} test images for {len(s)} / {len(t)} features")
     matches = []
@@ -68,6 +84,8 @@ def contamination_audit(syn_feats: np.ndarray, syn_images: Iterable[Any], test_f
     return {"n_synthetic": int(len(s)), "n_test": int(len(t)), "threshold": threshold, "max_hamming": max_hamming,
             "max_cosine": best.astype(float).tolist(), "nearest": arg.tolist(),
             "share_above_threshold": float((best > threshold).mean()) if len(s) else 0.0,
+            "calibrated_threshold": calibrated, "quantile": quantile,
+            "share_above_calibrated": float((best > calibrated).mean()) if calibrated is not None and len(s) else None,
             "share_hash_match": float(len({a for a, _ in matches}) / len(s)) if len(s) else 0.0,
             "hash_matches": matches[:100],
             "closest": [{"synthetic": int(a), "test": int(arg[a]), "cosine": float(best[a])} for a in order]}

@@ -114,3 +114,75 @@ def profile_banner(profile: str):
 
     note = PROFILE_NOTES.get(profile, profile)
     return Markdown(f"> **Profile: `{profile}`** — {note}")
+
+
+# ------------------------------------------------------------------------------ numbers in prose and tables
+def pct(x: float, digits: int = 1, sign: bool = False) -> str:
+    """A fraction as percent (points): ``pct(0.0123, sign=True) == "+1.2"``."""
+    return f"{100 * x:{'+' if sign else ''}.{digits}f}"
+
+
+def pm(mean: float, std: float, digits: int = 2, scale: float = 100.0, sign: bool = True) -> str:
+    """``"+1.23 ± 0.45"`` from a fraction's mean and std (scaled to points by default)."""
+    return f"{scale * mean:{'+' if sign else ''}.{digits}f} ± {scale * std:.{digits}f}"
+
+
+def settings_table(cfg: Any, paper: Any = None):
+    """A config's fields (nested configs flattened) beside the paper's values."""
+    import pandas as pd
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, Mapping):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    rows = {"this run": flat(cfg.to_dict())}
+    if paper is not None:
+        rows["paper"] = flat(paper.to_dict())
+    return pd.DataFrame(rows).astype(str)
+
+
+def zero_shot_table(prepared: Any):
+    """One row per dataset: classes, the template chosen on val, val and test accuracy (%)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": p.name, "classes": p.splits.num_classes, "val images": len(p.splits.val),
+                          "test images": len(p.splits.test), "template (chosen on val)": p.zero_shot["template"],
+                          "val": round(100 * p.zero_shot["val_by_template"][p.zero_shot["template"]], 2),
+                          "zero-shot": round(100 * p.zero_shot["test_acc"], 2)} for p in prepared]).set_index("dataset")
+
+
+def gain_table(df: Any, by: str):
+    """Mean ± std over seeds of the gain over zero-shot (points), dataset x ``by``."""
+    g = df.groupby(["dataset", by])["gain"]
+    return (g.mean().combine(g.std(ddof=1).fillna(0.0), lambda m, s: pm(m, s))).unstack(by)
+
+
+def audit_table(audits: Mapping[str, Any]):
+    """The contamination audit per dataset: images compared and the shares flagged."""
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": n, "synthetic images": a["n_synthetic"], "real test images": a["n_test"],
+                          f"cosine > {a['threshold']}": f"{100 * a['share_above_threshold']:.2f}%",
+                          "calibrated threshold": None if a.get("calibrated_threshold") is None else round(a["calibrated_threshold"], 4),
+                          "above calibrated": None if a.get("share_above_calibrated") is None else f"{100 * a['share_above_calibrated']:.2f}%",
+                          "identical pixel hash": f"{100 * a['share_hash_match']:.2f}%",
+                          "closest cosine": round(max((c["cosine"] for c in a["closest"]), default=float("nan")), 4)}
+                         for n, a in audits.items()]).set_index("dataset")
+
+
+def findings_table(findings: Mapping[str, Any]):
+    """The findings contract as a table: the paper's evidence, ours (mean ± std), interval, verdicts."""
+    import pandas as pd
+
+    rows = []
+    for fid, f in findings.items():
+        rows.append({"id": fid, "finding": f["claim"], "paper": f["paper"],
+                     "ours": f"{f['mean']:+.2f} ± {f['std']:.2f} {f['unit']} ({f['n_seeds']} seeds)",
+                     "95% interval": f"[{f['interval'][0]:+.2f}, {f['interval'][1]:+.2f}]",
+                     "reproduced": "yes" if f["reproduced"] else "no", "significant": "yes" if f["significant"] else "no"})
+    return pd.DataFrame(rows).set_index("id")

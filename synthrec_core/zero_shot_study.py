@@ -11,9 +11,10 @@ saves under ``results/``:
 - :func:`saturation`: accuracy against images per class, all sizes cut from one largest set
   (nested: per-image seeds do not depend on the set), CT seed varies;
 - :func:`prompt_style`: the head initialised from the best single template vs the ensemble;
-- :func:`audit`: nearest real *test* images of each kept synthetic set;
-- :func:`findings`: F1-F5 and F7 from those tables, with seed spread and paired bootstrap
-  intervals (:mod:`synthrec_core.stats`); F6 and F8 come from :mod:`synthrec_core.zero_shot_extra`.
+- :func:`tower_grid`: head only vs the last block vs the whole image tower (Table 3);
+- :func:`audit`: nearest real *test* images of each kept synthetic set.
+
+The findings F1-F8 are computed from these tables by :mod:`synthrec_core.zero_shot_findings`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .features import data_key, encode_images
 from .grid import Grid
 from .zero_shot import ZeroShotConfig, config_key, run_recipe, zero_shot_head
 
-__all__ = ["Prepared", "prepare", "variants", "ablation", "saturation", "prompt_style", "audit", "findings", "VARIANTS"]
+__all__ = ["Prepared", "prepare", "variants", "ablation", "saturation", "prompt_style", "tuned_share", "tower_grid", "audit",
+           "audit_examples", "first_cell", "cell_set", "VARIANTS"]
 
 #: the paper's Table 2 columns: (prompts, cf, loss)
 VARIANTS = {"B-CE": ("basic", False, "ce"), "B-SCE": ("basic", False, "sce"), "LE-CE": ("le", False, "ce"),
@@ -140,106 +142,128 @@ def saturation(tk: Any, p: Prepared, sizes: Sequence[int], base: ZeroShotConfig,
     return pd.DataFrame(rows)
 
 
-def prompt_style(tk: Any, p: Prepared, seeds: Sequence[int], cfg: ZeroShotConfig, grid: Grid, progress: bool = True) -> pd.DataFrame:
-    """The same LE+CF set tuned from two heads: the best single template and the ensemble."""
+def prompt_style(tk: Any, prepared: Sequence[Prepared], seeds: Sequence[int], cfg: ZeroShotConfig, grid: Grid,
+                 progress: bool = True) -> pd.DataFrame:
+    """The same LE+CF sets tuned from two heads per dataset: the best single template (chosen on
+    val) and the ensemble of all templates."""
     rows = []
-    ens = prepare(tk, p.name, template="<ensemble>")
-    single = max((t for t in p.zero_shot["val_by_template"] if t != "<ensemble>"), key=lambda t: p.zero_shot["val_by_template"][t])
-    one = prepare(tk, p.name, template=single)
-    for style, q in (("single template", one), ("ensemble", ens)):
-        for s in seeds:
-            res = _cell(tk, q, cfg, s, grid, progress)
-            rows.append(_row(q, style, s, res, template=q.zero_shot["template"]))
+    for p in prepared:
+        scores = p.zero_shot["val_by_template"]
+        single = max((t for t in scores if t != "<ensemble>"), key=lambda t: scores[t])
+        heads = {"single template": prepare(tk, p.name, template=single)}
+        if "<ensemble>" in scores:
+            heads["ensemble"] = prepare(tk, p.name, template="<ensemble>")
+        for style, q in heads.items():
+            for s in seeds:
+                rows.append(_row(q, style, s, _cell(tk, q, cfg, s, grid, progress), template=q.zero_shot["template"]))
     return pd.DataFrame(rows)
 
 
-def audit(tk: Any, p: Prepared, row: dict[str, Any], threshold: float = 0.95) -> dict[str, Any]:
-    """Contamination audit of the images a cell kept against the real test split."""
-    from .audit import contamination_audit
-    from .sets import SyntheticSet
+def _tensors(tk: Any, images: Any) -> Any:
+    """Preprocessed image tensors ``[N, C, H, W]`` (the CLIP's own preprocessing)."""
+    import torch
+    from PIL import Image
+
+    ims = [Image.fromarray(a) for a in images] if isinstance(images, np.ndarray) else list(images)
+    return torch.stack([tk.preprocess(im) for im in ims])
+
+
+def _kept(row: dict[str, Any]) -> tuple[Any, Any]:
+    """The set of a cell and the manifest rows it kept."""
     from .paths import cache_dir
+    from .sets import SyntheticSet
 
     s = SyntheticSet(cache_dir() / "sets" / row["set_key"])
     d = s.read_table(row["table"])
     m = s.manifest()
-    kept = m[m["id"].isin(set(d.loc[d["kept"], "id"]))]
+    return s, m[m["id"].isin(set(d.loc[d["kept"], "id"]))]
+
+
+def tuned_share(tk: Any, p: Prepared, row: dict[str, Any], parts: Sequence[str], ct_seeds: Sequence[int], cfg: ZeroShotConfig,
+                grid: Grid) -> pd.DataFrame:
+    """Head only vs the last block vs the whole image tower, tuned end to end on the images a
+    cell kept (paper Table 3); the CT recipe of ``cfg``, BN frozen, CT seed varies."""
+    from .classifier import predict
+    from .tower_tuning import TowerConfig, encode_tower, parameter_share, tune_tower
+
+    s, kept = _kept(row)
+    x = _tensors(tk, s.load_images(kept["id"]))
+    y = kept["class_index"].to_numpy()
+    tensors = {}
+    rows = []
+    for part in parts:
+        for seed in ct_seeds:
+            tc = TowerConfig(parts=part, freeze_bn=True, train=cfg.head.replace(seed=seed, batch_size=min(cfg.head.batch_size, len(y))))
+            key = {**p.key, "tower": tc.cache_key(), "set": row["set_key"], "table": row["table"], "seed": seed}
+
+            def run(tc=tc) -> dict[str, Any]:
+                if not tensors:
+                    tensors.update({k: _tensors(tk, _split_images(p.splits[k])) for k in ("val", "test")})
+                model, head, hist = tune_tower(tk.model, p.head, x, y, tc, val=(tensors["val"], p.splits.val.labels))
+                pred = predict(head, encode_tower(model, tensors["test"]).numpy())
+                share = parameter_share(tk.model, p.head, tc.parts, tc.freeze_bn)
+                return {"test_acc": float((pred == p.splits.test.labels).mean()), "test_pred": pred.astype(int).tolist(),
+                        "epoch": int(next(r["epoch"] for r in hist if r["selected"])), "share": share}
+
+            res = grid.cell(key, run)
+            rows.append({"dataset": p.name, "parts": part, "seed": seed, "test_acc": res["test_acc"], "epoch": res["epoch"],
+                         "share_tuned": res["share"]["share"],
+                         "test_pred": res["test_pred"], "zero_shot": p.zero_shot["test_acc"]})
+    return pd.DataFrame(rows)
+
+
+def audit(tk: Any, p: Prepared, row: dict[str, Any], threshold: float = 0.95, reference: int = 2000) -> dict[str, Any]:
+    """Contamination audit of the images a cell kept against the real test split, calibrated by
+    ``reference`` real train images (their own nearest-test-image cosines)."""
+    from .audit import contamination_audit
+
+    s, kept = _kept(row)
     feats = encode_images(tk.encoder, s, progress=False)[kept.index.to_numpy()]
     imgs = s.load_images(kept["id"])
     test_imgs = p.splits.test.images if p.splits.test.images is not None else [p.splits.test.image(i) for i in range(len(p.splits.test))]
-    out = contamination_audit(feats, imgs, p.real["test"][0], test_imgs, threshold=threshold)
+    train = p.splits.train
+    pick = np.random.default_rng(0).permutation(len(train))[:reference]
+    ref = encode_images(tk.encoder, _split_images(train.subset(np.sort(pick))), progress=False)
+    out = contamination_audit(feats, imgs, p.real["test"][0], test_imgs, threshold=threshold, reference_feats=ref)
     out["ids"] = kept["id"].tolist()
     out["set_key"] = row["set_key"]
     return out
 
 
-# ------------------------------------------------------------------------------ findings
-def findings(ablation_df: pd.DataFrame, labels: dict[str, np.ndarray], zero_shot: dict[str, list[int]],
-             saturation_df: pd.DataFrame | None = None, n_boot: int = 1000) -> dict[str, Any]:
-    """F1-F5 and F7 in the findings contract (``stats.finding``), from the saved tables.
+def first_cell(df: pd.DataFrame, dataset: str, variant: str) -> dict[str, Any]:
+    """The row of ``variant`` on ``dataset`` with the lowest seed."""
+    d = df[(df["dataset"] == dataset) & (df["variant"] == variant)].sort_values("seed")
+    if not len(d):
+        from .config import ConfigError
 
-    ``labels[dataset]`` are the test labels; ``zero_shot[dataset]`` the zero-shot predictions."""
-    from .stats import Bootstrap, finding
+        raise ConfigError(f"no {variant!r} cell for dataset {dataset!r} in the table")
+    return d.iloc[0].to_dict()
 
-    seeds = sorted(ablation_df["seed"].unique().tolist())
-    cells = {}
-    for (d, v), g in ablation_df.groupby(["dataset", "variant"]):
-        pred = np.array([np.asarray(x) for x in g.sort_values("seed")["test_pred"]])
-        cells[(d, v)] = (d, pred == labels[d][None])
-    datasets = sorted({d for d, _ in cells})
-    for d in datasets:
-        cells[(d, "CLIP")] = (d, (np.asarray(zero_shot[d]) == labels[d])[None])
-    bs = Bootstrap(cells, n_boot=n_boot)
 
-    def diff(a: str, b: str):
-        return lambda acc: np.mean([acc[(d, b)] - acc[(d, a)] for d in datasets], axis=0)
+def cell_set(row: dict[str, Any]) -> tuple[Any, pd.DataFrame]:
+    """A cell's synthetic set and its selection table (CLIP scores, kept)."""
+    s, _ = _kept(row)
+    return s, s.read_table(row["table"])
 
-    out = {}
-    have = {v for _, v in cells}
-    f1 = bs.evaluate(diff("CLIP", "LE+CF-SCE"))
-    per = {d: Bootstrap({k: cells[k] for k in ((d, "CLIP"), (d, "LE+CF-SCE"))}, n_boot=n_boot).evaluate(
-        lambda acc, d=d: acc[(d, "LE+CF-SCE")] - acc[(d, "CLIP")]) for d in datasets}
-    r1 = finding("F1", "synthetic data raises zero-shot accuracy on every dataset", "Table 1: +4.31 average (RN50), +2.90 (ViT-B/16)",
-                 f1, +1, seeds=seeds, note="mean gain over datasets; reproduced only if every dataset's gain exceeds its seed spread: "
-                 + ", ".join(f"{d} {100 * r['mean']:+.2f} ± {100 * r['std']:.2f}" for d, r in per.items()))
-    r1["reproduced"] = bool(all(r["mean"] > r["std"] for r in per.values()))
-    r1["per_dataset"] = {d: {k: r[k] for k in ("mean", "std", "interval")} for d, r in per.items()}
-    out["F1"] = r1
-    if len(datasets) >= 3:
-        from scipy.stats import rankdata
 
-        def corr(acc):
-            zs = np.stack([acc[(d, "CLIP")] for d in datasets])
-            g = np.stack([acc[(d, "LE+CF-SCE")] - acc[(d, "CLIP")] for d in datasets])
-            rz, rg = rankdata(zs, axis=0), rankdata(g, axis=0)
-            rz, rg = rz - rz.mean(0), rg - rg.mean(0)
-            return (rz * rg).sum(0) / np.sqrt((rz ** 2).sum(0) * (rg ** 2).sum(0) + 1e-12)
+def tower_grid(tk: Any, prepared: Sequence[Prepared], ablation_df: pd.DataFrame, datasets: Sequence[str], parts: Sequence[str],
+               ct_seeds: Sequence[int], cfg: ZeroShotConfig, grid: Grid) -> pd.DataFrame:
+    """:func:`tuned_share` on the first-seed LE+CF-SCE set of each of ``datasets``."""
+    by_name = {p.name: p for p in prepared}
+    frames = [tuned_share(tk, by_name[d] if d in by_name else prepare(tk, d), first_cell(ablation_df, d, "LE+CF-SCE"), parts,
+                          ct_seeds, cfg, grid) for d in datasets]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "parts", "seed", "test_acc"])
 
-        out["F2"] = finding("F2", "the gain is largest where zero-shot is weakest", "EuroSAT +17.86, CIFAR-100 +10.34 vs Food +0.01",
-                            bs.evaluate(corr), -1, unit="Spearman rho", scale=1.0, seeds=seeds,
-                            note=f"rank correlation of zero-shot accuracy and gain over {len(datasets)} datasets")
-    pairs = {"F3": ("B-SCE", "LE-SCE", "language enhancement (LE) beats the basic prompt (B)", "EuroSAT SCE 48.23 → 54.94"),
-             "F4": ("LE-SCE", "LE+CF-SCE", "the CLIP filter (CF) adds on top of LE", "+0.4 to +2.5"),
-             "F5": ("LE+CF-CE", "LE+CF-SCE", "soft-target CE (SCE) ≥ plain CE", "+0.05 to +2.6")}
-    for fid, (a, b, claim, paper) in pairs.items():
-        if {a, b} <= have:
-            out[fid] = finding(fid, claim, paper, bs.evaluate(diff(a, b)), +1, seeds=seeds, note=f"{b} minus {a}, mean over datasets")
-    if saturation_df is not None and len(saturation_df):
-        out["F7"] = saturation_finding(saturation_df, labels, n_boot)
+
+def audit_examples(p: Prepared, result: dict[str, Any], n: int = 8) -> list[tuple[Any, Any, float]]:
+    """The ``n`` closest (synthetic image, real test image, cosine) pairs of an audit, as arrays."""
+    from .sets import SyntheticSet
+    from .paths import cache_dir
+
+    s = SyntheticSet(cache_dir() / "sets" / result["set_key"])
+    out = []
+    for c in result["closest"][:n]:
+        syn = np.asarray(s.load_images([result["ids"][c["synthetic"]]])[0].convert("L"))
+        test = np.asarray(p.splits.test.image(c["test"]).convert("L"))
+        out.append((syn, test, c["cosine"]))
     return out
-
-
-def saturation_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int = 1000) -> dict[str, Any]:
-    """F7: the last doubling of images per class adds less than the first images did."""
-    from .stats import Bootstrap, finding
-
-    d = df["dataset"].iloc[0]
-    sizes = sorted(df["images_per_class"].unique())
-    cells = {(d, n): (d, np.array([np.asarray(x) for x in g.sort_values("seed")["test_pred"]]) == labels[d][None])
-             for n, g in df.groupby("images_per_class")}
-    bs = Bootstrap(cells, n_boot=n_boot)
-    first, last = (sizes[0], sizes[1]), (sizes[-2], sizes[-1])
-    stat = lambda acc: (acc[(d, last[1])] - acc[(d, last[0])]) - (acc[(d, first[1])] - acc[(d, first[0])])
-    return finding("F7", "gains saturate as images per class grow", "79.21 / 80.06 / 80.08 at 1k / 2k / 4k (CIFAR-10)",
-                   bs.evaluate(stat), -1, seeds=sorted(df["seed"].unique().tolist()),
-                   note=f"{d}: gain {last[0]}→{last[1]} images per class minus gain {first[0]}→{first[1]}; CT seed varies, "
-                        "generation seed fixed")
