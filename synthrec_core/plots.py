@@ -5,14 +5,14 @@ Every figure gets the profile that produced it stamped in a corner (:func:`repor
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .report import stamp
 
-__all__ = ["dataset_summary", "class_counts_long", "sample_grid", "class_balance"]
+__all__ = ["dataset_summary", "class_counts_long", "sample_grid", "class_balance", "show_rows", "tile"]
 
 
 def dataset_summary(splits: Mapping[str, "DatasetSplits"]) -> pd.DataFrame:  # noqa: F821
@@ -37,25 +37,41 @@ def class_counts_long(splits: Mapping[str, "DatasetSplits"]) -> pd.DataFrame:  #
     return pd.concat(frames, ignore_index=True)
 
 
+def show_rows(grid: np.ndarray, labels: Sequence[str], per_row: int, title: str, profile: str = "mini"):
+    """A pre-tiled image grid (one row per label, ``per_row`` images per row) with row labels."""
+    import matplotlib.pyplot as plt
+
+    k = len(labels)
+    row = (grid.shape[0] + 2) / k
+    fig, ax = plt.subplots(figsize=(per_row * 0.55 + 1.8, k * 0.55 + 0.7))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([(i + 0.5) * row - 1 for i in range(k)], labels=list(labels), fontsize=9)
+    ax.set_xticks([])
+    ax.grid(False)
+    ax.set_title(title, fontsize=10)
+    stamp(fig, profile)
+    return fig
+
+
+def tile(samples: np.ndarray, per_row: int | None = None, pad: int = 2) -> np.ndarray:
+    """Images ``[C, n, H, W]`` tiled into one ``uint8`` grid, one row per class."""
+    c, n, h, w = samples.shape[:4]
+    n = min(n, per_row or n)
+    grid = np.zeros((c * (h + pad) - pad, n * (w + pad) - pad) + samples.shape[4:], np.uint8)
+    for i in range(c):
+        for j in range(n):
+            grid[i * (h + pad): i * (h + pad) + h, j * (w + pad): j * (w + pad) + w] = samples[i, j]
+    return grid
+
+
 def sample_grid(splits, per_class: int = 8, seed: int = 0, profile: str = "mini", split: str = "train",
                 size: int | None = None, title: str | None = None):
     """One row per class of ``per_class`` seeded random images (``splits`` may also be one ImageDataset)."""
-    import matplotlib.pyplot as plt
-
     from .data.preview import class_grid
 
     ds = splits[split] if hasattr(splits, "train") else splits
     grid = class_grid(ds, per_class=per_class, seed=seed, size=size, pad=2)
-    k = ds.num_classes
-    row = (grid.shape[0] + 2) / k
-    fig, ax = plt.subplots(figsize=(per_class * 0.55 + 1.8, k * 0.55 + 0.7))
-    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([(i + 0.5) * row - 1 for i in range(k)], labels=ds.display_names, fontsize=9)
-    ax.set_xticks([])
-    ax.grid(False)
-    ax.set_title(title or f"{ds.name}: {ds.split} samples", fontsize=11)
-    stamp(fig, profile)
-    return fig
+    return show_rows(grid, ds.display_names, per_class, title or f"{ds.name}: {ds.split} samples", profile)
 
 
 def class_balance(counts: pd.DataFrame, profile: str = "mini"):
