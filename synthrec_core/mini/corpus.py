@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping, Sequence

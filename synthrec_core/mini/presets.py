@@ -38,14 +38,20 @@ SECTIONS = ("corpus", "miniclip", "minigen", "minigen_chains")
 C = TypeVar("C", bound=Config)
 
 
-@functools.lru_cache(maxsize=None)
-def _read(path: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=8)
+def _parse(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
     data = yaml.safe_load(Path(path).read_text())
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping with sections {list(SECTIONS)}")
     for name in data:
         check_choice(f"section of {Path(path).name}", name, SECTIONS)
     return data
+
+
+def _read(path: str) -> dict[str, Any]:
+    """The parsed file, parsed again only when it changed (size or modification time)."""
+    st = Path(path).stat()
+    return _parse(path, (st.st_mtime_ns, st.st_size))
 
 
 def training_data(section: str, path: str | Path | None = None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from .train_configs import (
     minigen_preset,
 )
 from .train_gen import (
+    SHIPPED_MINIGEN_CHECKPOINT,
     _fold_text_norm,
     _text_norm,
     export_minigen,
@@ -102,6 +103,7 @@ __all__ = [
     "write_model_card",
     "CardStage",
     "slim_checkpoint",
+    "SHIPPED_MINIGEN_CHECKPOINT",
     "load_checkpoint",
     "save_portable_checkpoint",
     "checkpoint_identity",

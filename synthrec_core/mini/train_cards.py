@@ -54,6 +54,7 @@ class CardResult:
     entries: tuple[str, ...]
     note: str = ""
     root: Path | None = None  # shown relative to this folder (the repository); default: the file name
+    columns: tuple[str, ...] | None = None  # the columns a table shows (default: all)
 
 
 def card_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def _num(v: Any) -> str:
 
 def _cell(v: Any) -> str:
     if isinstance(v, dict) and {"mean", "std"} <= set(v):
-        return f"{v['mean']:+.4f} ± {v['std']:.4f}"
+        return f"{v['mean']:.4g} ± {v['std']:.2g}"
     if isinstance(v, (list, tuple)):
         return ", ".join(_num(x) for x in v)
     if isinstance(v, dict):
@@ -91,14 +92,14 @@ def _cell(v: Any) -> str:
     return _num(v)
 
 
-def _table(values: Any) -> list[str]:
+def _table(values: Any, columns: Sequence[str] | None = None) -> list[str]:
     """A Markdown table of a flat mapping (one row) or a mapping of mappings (one row each)."""
     if not isinstance(values, dict) or not values:
         return [f"`{_cell(values)}`"]
     rows = values if all(isinstance(v, dict) and not {"mean", "std"} <= set(v) for v in values.values()) else {"": values}
     cols: list[str] = []
     for r in rows.values():
-        cols += [c for c in r if c not in cols]
+        cols += [c for c in r if c not in cols and (columns is None or c in columns)]
     lines = ["| | " + " | ".join(map(str, cols)) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for name, r in rows.items()]
     return lines
@@ -114,7 +115,7 @@ def _entry(data: dict, dotted: str, path: Path) -> Any:
 
 
 def _stage_lines(st: CardStage) -> list[str]:
-    lines = [f"### `{st.name}`", ""]
+    lines = [f"### `{st.name}`", "", f"- corpus preset: `{st.config.get('corpus')}`"]
     if st.continues:
         lines.append(f"- continues `{st.continues}` (its final UNet and EMA weights, in fp16)")
     if st.note:
@@ -129,7 +130,7 @@ def _stage_lines(st: CardStage) -> list[str]:
         lines.append("- loss log: not kept")
     cfg = card_config(st.config)
     if st.changes is not None:
-        changes = card_config(st.changes)
+        changes = card_config({k: v for k, v in st.changes.items() if k != "corpus"})
         lines.append("- changes from the stage before: " + (", ".join(f"`{k}={_num(v)}`" for k, v in changes.items()) or "none"))
     else:
         lines += ["- config:", "", "```json", json.dumps(cfg, indent=1, sort_keys=True), "```"]
@@ -164,7 +165,7 @@ def render_model_card(title: str, summary: str, stages: Sequence[CardStage], res
         data = json.loads(res.path.read_text())
         lines += [f"### {res.title}", "", f"From `{shown}`, written by `{res.source}`." + (f" {res.note.strip()}" if res.note else ""), ""]
         for dotted in res.entries:
-            lines += [f"`{dotted}`:", ""] + _table(_entry(data, dotted, res.path)) + [""]
+            lines += [f"`{dotted}`:", ""] + _table(_entry(data, dotted, res.path), res.columns) + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 

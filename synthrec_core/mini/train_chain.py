@@ -51,11 +51,12 @@ def chain_names() -> list[str]:
     return sorted(training_data("minigen_chains"))
 
 
-def minigen_chain(name: str) -> tuple[ChainStage, ...]:
-    """The stages of chain ``name``, resolved and validated (a ConfigError names a bad entry)."""
+def minigen_chain(name: str, path: str | Path | None = None) -> tuple[ChainStage, ...]:
+    """The stages of chain ``name`` (from ``training.yaml``, or the YAML file ``path``), resolved
+    and validated: a ConfigError names a bad entry before anything trains."""
     from .corpus import CORPUS_PRESETS
 
-    chains = training_data("minigen_chains")
+    chains = training_data("minigen_chains", path)
     check_choice("MiniGen chain", name, chains)
     spec = chains[name]
     check(isinstance(spec, dict) and isinstance(spec.get("stages"), list) and spec["stages"],
@@ -77,7 +78,10 @@ def minigen_chain(name: str) -> tuple[ChainStage, ...]:
         bad = sorted(set(changes) & set(_NOT_STAGE_FIELDS))
         check(not bad, f"{where} sets {bad} in its config; the corpus is the stage's own entry and "
                        "run settings are arguments of train_minigen_chain")
-        cfg = cfg.replace(**changes, corpus=st["corpus"])
+        try:
+            cfg = cfg.replace(**changes, corpus=st["corpus"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
         stages.append(ChainStage(st["name"], st["corpus"], cont, cfg, changes, dict(st.get("recorded") or {})))
     return tuple(stages)
 

@@ -20,16 +20,7 @@ import torch.nn.functional as F
 from .train_captions import alt_text_captions
 from .train_checkpoints import load_checkpoint, save_checkpoint
 from .train_configs import MiniCLIPConfig, MiniGenConfig
-from .train_runs import (
-    TrainLoop,
-    caption_embeddings,
-    load_training_corpus,
-    open_run,
-    restore,
-    resume_state,
-    rng_state,
-    run_steps,
-)
+from .train_runs import TrainLoop, caption_embeddings, load_training_corpus, open_run, restore, resume_state, rng_state, run_steps
 
 __all__ = ["augment_batch", "train_miniclip", "load_miniclip_run", "export_miniclip"]
 

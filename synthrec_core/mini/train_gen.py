@@ -13,6 +13,7 @@ chains are run by :mod:`.train_chain`.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,18 +25,13 @@ from ..utils import atomic_write_json
 from .train_captions import lowres_copies, stroke_word_captions
 from .train_checkpoints import checkpoint_identity, load_checkpoint, save_checkpoint, save_portable_checkpoint
 from .train_configs import MiniGenConfig
-from .train_runs import (
-    TrainLoop,
-    caption_embeddings,
-    load_training_corpus,
-    open_run,
-    restore,
-    resume_state,
-    rng_state,
-    run_steps,
-)
+from .train_runs import TrainLoop, caption_embeddings, load_training_corpus, open_run, restore, resume_state, rng_state, run_steps
 
-__all__ = ["train_minigen", "minigen_from_checkpoint", "export_minigen", "slim_checkpoint", "text_norm", "fold_text_norm"]
+__all__ = ["train_minigen", "minigen_from_checkpoint", "export_minigen", "slim_checkpoint", "text_norm", "fold_text_norm",
+           "SHIPPED_MINIGEN_CHECKPOINT"]
+
+#: the shipped MiniGen's portable training checkpoint (the point the shipped weights are the EMA of), for ``init_from``
+SHIPPED_MINIGEN_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "minigen_checkpoint"
 
 
 def text_norm(emb: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -202,11 +198,17 @@ def export_minigen(path: str | Path, out_dir: str | Path, use_ema: bool = True, 
 def slim_checkpoint(src: str | Path, dst: str | Path, **record: Any) -> Path:
     """A portable copy of a MiniGen checkpoint for continuing training (``init_from``): UNet and
     EMA weights in fp16 and the text standardisation (``dst/checkpoint.safetensors``), configs,
-    step and wall time (``dst/checkpoint.json``); no optimizer state, no pickle. ``record``
+    step and wall time (``dst/checkpoint.json``); no optimizer state, no pickle, no machine path
+    (the config's ``init_from`` / ``out_dir`` are emptied; a run folder's ``init.json`` identity is
+    kept as ``init_identity``). ``record``
     entries are added to (or replace) the JSON's top-level entries. Returns ``dst``."""
     state = load_checkpoint(src)
     half = {k: {n: v.half() if v.is_floating_point() else v for n, v in state[k].items()} for k in ("unet", "ema")}
     norm = {k: v.float() for k, v in state["norm"].items()}
-    slim = {**half, "norm": norm, "config": state["config"], "unet_config": dict(state["unet_config"]),
-            "step": state["step"], "seconds": state["seconds"], **record}
+    # the recorded config without machine paths; what the run started from is kept by content
+    config = {**state["config"], "init_from": "", "out_dir": ""}
+    init = Path(src) / "init.json"
+    started = {"init_identity": json.loads(init.read_text())["identity"]} if init.is_file() else {}
+    slim = {**half, "norm": norm, "config": config, "unet_config": dict(state["unet_config"]),
+            "step": state["step"], "seconds": state["seconds"], **started, **record}
     return save_portable_checkpoint(slim, dst)

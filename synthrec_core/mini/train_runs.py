@@ -22,7 +22,7 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
