@@ -29,14 +29,14 @@ EXPECTED = np.array([
 ATOL = 2e-3  # rounding of the recorded values (5e-5) plus float differences between CPUs and BLAS builds
 
 
-def golden_slice() -> np.ndarray:
+def golden_slice(seed: int = SEED) -> np.ndarray:
     """The slice of the shipped MiniGen's seeded sample."""
     from synthrec_core.models import load_generator
 
     torch.set_num_threads(1)
     pipe = load_generator("minigen", scheduler=SCHEDULER)
     out = pipe(PROMPT, num_inference_steps=STEPS, guidance_scale=GUIDANCE, output_type="np",
-               generator=torch.Generator().manual_seed(SEED)).images
+               generator=torch.Generator().manual_seed(seed)).images
     assert out.shape == (1, 32, 32, 1)
     return out[0, ROWS, COLS, 0]
 
@@ -49,3 +49,4 @@ def print_slice() -> None:
 def test_shipped_minigen_golden_slice():
     got = golden_slice()
     assert np.abs(got - EXPECTED).max() < ATOL, f"max difference {np.abs(got - EXPECTED).max():.4g}; got\n{got!r}"
+    assert np.abs(golden_slice(SEED + 1) - EXPECTED).max() > 50 * ATOL  # the slice tells samples apart

@@ -41,9 +41,9 @@ and `train_minigen_chain("shipped")` runs them in order, each continuing the one
 hand-over checkpoint. That rebuilds a model of the same recipe, not the same weights: the shipped first
 stage started from a stand-in checkpoint (a short warm start on font digits) whose config was never
 recorded, so a rebuild's first stage starts from a fresh UNet; the shipped stages trained on corpus
-snapshots that the renderer has since changed; and the two stages that a time budget stopped were
-resumed along the way, which re-draws the data order. The loss logs beside this card are those of the
-shipped runs.
+snapshots that the renderer has since changed; and two stages were stopped by a time budget (recorded
+here as `stop_step`) by runs that were resumed along the way, and a resumed run re-draws its data order.
+The loss logs beside this card are those of the shipped runs.
 """
 
 MINICLIP_SUMMARY = """
