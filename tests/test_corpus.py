@@ -128,8 +128,14 @@ def test_stroke_width_change():
 def test_hashes(tiny):
     hs = corpus_hashes(tiny)
     assert len(hs) == len(tiny)  # augmented renders are all distinct
-    padded = image_hashes(tiny.images[:, 2:-2, 2:-2])
-    assert len(padded) > 0
+    assert image_hashes(tiny.images.astype(np.float32) / 255.0) == hs  # floats in [0, 1] hash as their uint8 image
+    # a 28 px image is padded by 2 px: a corpus image with a black border hashes as its 28 px crop
+    black = np.flatnonzero([im[:2].max() == im[-2:].max() == im[:, :2].max() == im[:, -2:].max() == 0 for im in tiny.images])
+    assert len(black) > len(tiny) // 2
+    assert image_hashes(tiny.images[black, 2:-2, 2:-2]) == image_hashes(tiny.images[black])
+    lit = [i for i in range(len(tiny)) if i not in set(black)]
+    if lit:  # an image with ink in its border is not the padded crop
+        assert not image_hashes(tiny.images[lit, 2:-2, 2:-2]) & image_hashes(tiny.images[lit])
 
 
 OBJ = CorpusConfig(parts=("objects",), object_images=6, other_object_images=0, max_object_sources=2,

@@ -351,6 +351,7 @@ def test_low_resolution_judge_trains_on_blurred_corpus_images(tmp_path, monkeypa
     from types import SimpleNamespace
 
     from synthrec_core.mini.evaluate import _train_judge
+    from synthrec_core.mini.train import lowres
 
     monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -358,12 +359,21 @@ def test_low_resolution_judge_trains_on_blurred_corpus_images(tmp_path, monkeypa
     imgs[:20, 8:24, 14:18] = 255  # "one": a vertical bar
     imgs[20:, 14:18, 8:24] = 255  # "minus": a horizontal bar
     imgs = np.clip(imgs.astype(int) + rng.integers(0, 30, imgs.shape), 0, 255).astype(np.uint8)
-    corpus = SimpleNamespace(images=imgs, concept=np.array(["one"] * 20 + ["minus"] * 20))
+    concepts = np.array(["one"] * 20 + ["minus"] * 20)
+    corpus = SimpleNamespace(images=imgs, concept=concepts)
     sharp = _train_judge(corpus, ["one", "minus"], 20, 1, 0)
     blurred = _train_judge(corpus, ["one", "minus"], 20, 1, 0, lowres_size=8)
     files = sorted((tmp_path / "mini" / "judges").glob("*.pt"))
     assert len(files) == 2  # cached apart: the training images differ
-    assert sharp(imgs).shape == blurred(imgs).shape == (40,)
+    weights = [torch.load(f, weights_only=True) for f in files]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    # a judge trained plainly on the blurred copies of the corpus images is the same judge: the same
+    # training images, so the same cached weights (no third file) and the same predictions
+    copy = _train_judge(SimpleNamespace(images=lowres(imgs, 8), concept=concepts), ["one", "minus"], 20, 1, 0)
+    assert sorted((tmp_path / "mini" / "judges").glob("*.pt")) == files
+    probe = rng.integers(0, 256, (64, 32, 32)).astype(np.uint8)
+    assert (copy(probe) == blurred(probe)).all() and (copy(imgs) == blurred(imgs)).all()
+    assert sharp(imgs).shape == (40,)
 
 
 def test_stroke_words_describe_the_measured_stroke_weight():

@@ -21,20 +21,21 @@ import dataclasses
 import hashlib
 import json
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..config import Config, check
+from ..config import Config, check, check_choice
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, atomic_write_json, stable_hash
 from .corpus_fonts import FontFace, discover_fonts
 from .corpus_render import Augment, frame_like_mnist, ordered_map, render_glyph, set_stroke_width, stroke_width, warp
 from .corpus_text import DIGIT_WORDS, digit_caption, letter_caption
+from .presets import load_presets
+from .seeding import seed_for
 
 __all__ = [
     "CorpusConfig",
@@ -99,24 +100,13 @@ class CorpusConfig(Config):
         check(self.workers >= 1, f"workers={self.workers} must be >= 1")
 
 
-#: named corpora; ``mini`` is the mini profile's foundation corpus
-CORPUS_PRESETS: dict[str, CorpusConfig] = {
-    "tiny": CorpusConfig(),
-    "mini": CorpusConfig(
-        parts=("digits", "letters", "objects"),
-        digit_images=2000,
-        letter_images=120,
-        object_images=1200,
-        other_object_images=20,
-        procedural_garments=60,
-    ),
-}
+#: named corpora (data: section ``corpus`` of ``synthrec_core/profiles/mini/training.yaml``; read-only):
+#: ``tiny`` for tests, ``mini`` the mini profile's foundation corpus, ``typography`` its glyphs alone
+CORPUS_PRESETS: Mapping[str, CorpusConfig] = load_presets("corpus", CorpusConfig)
 
 
 def corpus_preset(name: str) -> CorpusConfig:
-    """The preset config called ``name`` (``tiny`` or ``mini``)."""
-    from ..config import check_choice
-
+    """The preset config called ``name`` (see :data:`CORPUS_PRESETS`)."""
     check_choice("corpus preset", name, CORPUS_PRESETS)
     return CORPUS_PRESETS[name]
 
@@ -132,11 +122,6 @@ class _GlyphJob:
     style: str
     index: int  # index of this image among (group, char, style)
     face: FontFace
-
-
-def _seed_for(seed: int, *parts: Any) -> np.random.Generator:
-    digest = hashlib.sha256(repr((seed,) + parts).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def _faces_by_style(cfg: CorpusConfig, chars: str) -> dict[str, list[FontFace]]:
@@ -188,7 +173,7 @@ def _glyph_jobs(cfg: CorpusConfig, part: str) -> tuple[list[_GlyphJob], list[Fon
 
 
 def _render_glyph_job(job: _GlyphJob, cfg: CorpusConfig) -> tuple[np.ndarray, str, str]:
-    rng = _seed_for(cfg.seed, job.group, job.char, job.style, job.index)
+    rng = seed_for(cfg.seed, job.group, job.char, job.style, job.index)
     aug = Augment() if cfg.augment else Augment.none()
     img = np.array(render_glyph(job.face.path, job.char, _RENDER_PX), dtype=np.float32)
     if img.size and cfg.augment and rng.random() < aug.stroke_prob:

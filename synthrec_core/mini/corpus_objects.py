@@ -44,6 +44,7 @@ from ..utils import atomic_write_bytes, stable_hash
 from .corpus_render import Augment, frame_like_mnist, ordered_map, warp
 from .corpus_sources import ANIMAL_CONCEPTS, CLOTHING_CONCEPTS, DOWNSTREAM_CONCEPTS, MappedSource, cached_map_sources
 from .corpus_text import object_caption
+from .seeding import seed_for
 
 __all__ = ["ObjectPlan", "plan_objects", "render_objects", "rasterize", "RASTER_SIDE"]
 
@@ -75,11 +76,10 @@ def rasterize(path: str, side: int = RASTER_SIDE) -> np.ndarray | None:
     from PIL import Image
 
     if path.startswith("procedural:"):
-        from .corpus import _seed_for
         from .corpus_procedural import draw_garment
 
         _, concept, k = path.split(":")
-        return draw_garment(concept, _seed_for(0, "garment", concept, int(k)), side)
+        return draw_garment(concept, seed_for(0, "garment", concept, int(k)), side)
     try:
         if path.endswith(".svg"):
             import cairosvg
@@ -302,8 +302,6 @@ _SHARED: dict[str, Any] = {}  # what forked render workers read (set before the 
 
 def _render_concept(concept: str) -> dict[str, list]:
     """All images of one concept (deterministic per image, so any process can render it)."""
-    from .corpus import _seed_for
-
     plan, cfg, work, by_concept = (_SHARED[k] for k in ("plan", "cfg", "work", "by_concept"))
     rows: dict[str, list] = defaultdict(list)
     aug = OBJECT_AUGMENT if cfg.augment else Augment.none()
@@ -313,7 +311,7 @@ def _render_concept(concept: str) -> dict[str, list]:
     grp = plan.concept_group[concept]
     for style, n in _style_counts(plan.per_concept[concept], grp, styles).items():
         for j in range(n):
-            rng = _seed_for(cfg.seed, "object", concept, style, j)
+            rng = seed_for(cfg.seed, "object", concept, style, j)
             src_i = idx[(j + int(rng.integers(len(idx)))) % len(idx)] if j >= len(idx) else idx[j % len(idx)]
             m = plan.sources[src_i]
             img = _draw(work[src_i], style, rng, zebra)
