@@ -248,7 +248,7 @@ def encode_images(
     ``[N, H, W(, C)]``. With ``cache`` the result is read from / written to the feature cache.
     """
     import torch
-    from tqdm.auto import tqdm
+    from .progress import progress as _progress
 
     enc = as_encoder(encoder)
     path = None
@@ -263,7 +263,7 @@ def encode_images(
     n = _count(images)
     out: list[np.ndarray] = []
     batch: list[Any] = []
-    bar = tqdm(total=n, desc=f"encode {enc.name}", unit="img", disable=not progress or n < 2 * batch_size)
+    bar = _progress(n, f"encode {enc.name}", "img", disable=not progress or n < 2 * batch_size)
 
     def flush() -> None:
         x = torch.stack(batch).to(device)

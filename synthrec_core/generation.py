@@ -391,6 +391,9 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
     elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
         own_scheduler = pipe.scheduler
         set_scheduler(pipe, job.scheduler)
+    bar_config = getattr(pipe, "_progress_bar_config", None)
+    if hasattr(pipe, "set_progress_bar_config"):  # one report per set, not a bar per pipeline call
+        pipe.set_progress_bar_config(disable=True)
     try:
         per_call = min(job.batch_size or job.micro_batch, job.micro_batch)
         calls = [todo[i : i + per_call] for i in range(0, len(todo), per_call)]
@@ -429,6 +432,11 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
     finally:
         if own_scheduler is not None:
             pipe.scheduler = own_scheduler
+        if hasattr(pipe, "set_progress_bar_config"):
+            if bar_config is None:
+                pipe.__dict__.pop("_progress_bar_config", None)
+            else:
+                pipe._progress_bar_config = bar_config
 
 
 def _from_store(job: GenerationJob, set_dir: Path, todo: Sequence[ImageUnit]) -> list[ImageUnit]:

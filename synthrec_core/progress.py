@@ -12,22 +12,25 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["progress", "Progress"]
+__all__ = ["progress", "track", "Progress"]
 
 
 class Progress:
     """A minimal thread-safe progress counter (``update``, ``close``; a context manager)."""
 
-    def __init__(self, total: int, desc: str, unit: str = "it", disable: bool = False, quiet_below_s: float = 2.0) -> None:
+    def __init__(self, total: int, desc: str, unit: str = "it", disable: bool = False, quiet_below_s: float = 2.0,
+                 initial: int = 0) -> None:
         self.total, self.desc, self.unit, self.disable = int(total), desc, unit, disable
-        self.n, self.t0, self._next = 0, time.perf_counter(), 0.25
+        self.n, self.t0, self._next = int(initial), time.perf_counter(), 0.25
+        self._start = int(initial)
         self._quiet_below_s = quiet_below_s
         self._lock = threading.Lock()
+        self._postfix = ""
         self._bar: Any = None
         if not disable and sys.stderr.isatty():
             from tqdm.std import tqdm
 
-            self._bar = tqdm(total=self.total, desc=desc, unit=unit, dynamic_ncols=True)
+            self._bar = tqdm(total=self.total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
 
     def update(self, k: int = 1) -> None:
         if self.disable:
@@ -40,12 +43,19 @@ class Progress:
             frac = self.n / self.total if self.total else 1.0
             elapsed = time.perf_counter() - self.t0
             if frac >= self._next and frac < 1.0 and elapsed >= self._quiet_below_s:
-                rate = self.n / elapsed if elapsed > 0 else 0.0
+                rate = (self.n - self._start) / elapsed if elapsed > 0 else 0.0
                 eta = (self.total - self.n) / rate if rate > 0 else float("nan")
+                extra = f" [{self._postfix}]" if self._postfix else ""
                 print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({frac:.0%}), {rate:.1f} {self.unit}/s, "
-                      f"about {eta:.0f} s left", file=sys.stderr, flush=True)
+                      f"about {eta:.0f} s left{extra}", file=sys.stderr, flush=True)
             while frac >= self._next:
                 self._next += 0.25
+
+    def set_postfix(self, **values: Any) -> None:
+        """Extra values shown with the progress (e.g. the loss)."""
+        self._postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+        if self._bar is not None:
+            self._bar.set_postfix(**values)
 
     def close(self) -> None:
         if self.disable:
@@ -54,8 +64,9 @@ class Progress:
             self._bar.close()
             return
         elapsed = time.perf_counter() - self.t0
-        if self.n and elapsed >= self._quiet_below_s:
-            print(f"{self.desc}: {self.n} {self.unit} in {elapsed:.1f} s ({self.n / elapsed:.1f} {self.unit}/s)",
+        done = self.n - self._start
+        if done and elapsed >= self._quiet_below_s:
+            print(f"{self.desc}: {done} {self.unit} in {elapsed:.1f} s ({done / elapsed:.1f} {self.unit}/s)",
                   file=sys.stderr, flush=True)
 
     def __enter__(self) -> "Progress":
@@ -65,6 +76,15 @@ class Progress:
         self.close()
 
 
-def progress(total: int, desc: str, unit: str = "it", disable: bool = False) -> Progress:
-    """A :class:`Progress` over ``total`` items."""
-    return Progress(total, desc, unit, disable)
+def progress(total: int, desc: str, unit: str = "it", disable: bool = False, initial: int = 0) -> Progress:
+    """A :class:`Progress` over ``total`` items (``initial`` of them already done)."""
+    return Progress(total, desc, unit, disable, initial=initial)
+
+
+def track(items: Any, desc: str, unit: str = "it", disable: bool = False, total: int | None = None) -> Any:
+    """Iterate over ``items`` reporting progress (a generator)."""
+    items = list(items) if total is None and not hasattr(items, "__len__") else items
+    with progress(total if total is not None else len(items), desc, unit, disable) as bar:
+        for x in items:
+            yield x
+            bar.update(1)

@@ -94,11 +94,42 @@ def read_table(profile: str, stem: str, name: str):
     return df
 
 
+def quiet_libraries() -> None:
+    """Keep library chatter out of executed notebooks: transformers/diffusers logs at error level
+    and without their progress bars, no tqdm widgets (they need JavaScript from a CDN and render
+    blank offline; synthrec's own progress lines print plain text), and open_clip's INFO lines off."""
+    import logging
+    import os
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        import tqdm.auto
+        import tqdm.std
+
+        class _Quiet(tqdm.std.tqdm):
+            def __init__(self, *a, **kw):
+                kw["disable"] = True
+                super().__init__(*a, **kw)
+
+        tqdm.auto.tqdm = _Quiet
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        pass
+    for name in ("transformers", "diffusers"):
+        try:
+            lib = __import__(f"{name}.utils", fromlist=["logging"]).logging
+            lib.set_verbosity_error()
+            lib.disable_progress_bar()
+        except Exception:  # noqa: BLE001 - a missing library has nothing to quiet
+            pass
+    logging.getLogger().setLevel(logging.ERROR)
+
+
 def setup_figures() -> None:
-    """One figure style for the whole book (seaborn, readable on screen)."""
+    """One figure style for the whole book (seaborn, readable on screen); also :func:`quiet_libraries`."""
     import matplotlib as mpl
     import seaborn as sns
 
+    quiet_libraries()
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.autolayout": True, "axes.titleweight": "bold"})
 
@@ -186,3 +217,16 @@ def findings_table(findings: Mapping[str, Any]):
                      "95% interval": f"[{f['interval'][0]:+.2f}, {f['interval'][1]:+.2f}]",
                      "reproduced": "yes" if f["reproduced"] else "no", "significant": "yes" if f["significant"] else "no"})
     return pd.DataFrame(rows).set_index("id")
+
+
+def thresholds_table(gates: Mapping[str, Any]):
+    """The mini world's gate thresholds (profile data) as a table, one row per dataset."""
+    import pandas as pd
+
+    rows = {d: {"gate 1: share judged as prompted": f">= {v:.2f}",
+                "gate 1: prompt/seed distance ratio": f">= {gates['gate1_distance_ratio']:.2f}",
+                "gate 2: zero-shot": f">= {gates['gate2_min'][d]:.2f}, below the 16-shot probe",
+                "gate 3: gain": "> its std over seeds"} for d, v in gates["gate1_min"].items()}
+    t = pd.DataFrame(rows).T
+    t.index.name = f"dataset (gate 3 must hold on >= {gates['gate3_min_datasets']})"
+    return t

@@ -81,8 +81,12 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 def validate_parameters(path: str | Path, params: Mapping[str, Any]) -> dict[str, Any]:
     """Reject unknown names and values of the wrong type; return the checked parameters."""
+    from .params import check_values, schema
+
     defaults = notebook_defaults(path)
     reject_unknown(params.keys(), defaults.keys(), what=f"parameter of {Path(path).name}")
+    if schema(Path(path).stem):  # names, types and ranges, as the notebook's own first cell checks them
+        check_values(Path(path).stem, {**defaults, **params})
     for name, value in params.items():
         if not _type_ok(defaults[name], value):
             raise ConfigError(

@@ -66,12 +66,13 @@ def prompt_spec(data: dict[str, Any], dataset: str) -> Any:
 
 
 def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = True,
-                 pipeline: Any = None, clip: tuple | None = None) -> Toolkit:
+                 pipeline: Any = None, clip: tuple | None = None, generator_id: str | None = None) -> Toolkit:
     """Load the models ``profile`` names.
 
     ``pipeline`` / ``clip`` (``(model, preprocess, tokenizer)``) replace the profile's models,
-    e.g. the tiny retrained ones of a CI run; ``generator=False`` skips loading the generator
-    (it is loaded on first use by the engine when needed)."""
+    e.g. the tiny retrained ones of a CI run; then ``generator_id`` names the given pipeline in
+    every job (a label: the engine keys its sets by the pipeline's tensors). ``generator=False``
+    skips loading the generator (the engine loads it on first use when needed)."""
     import torch
 
     from .models import load_clip, load_generator
@@ -92,6 +93,8 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
     g = dict(m["generator"])
     gen = {"pipeline_id": g.pop("pipeline_id"), "revision": g.pop("revision", None), **data.get("generation", {}), **g,
            "device": device}
+    if pipeline is not None and generator_id is not None:
+        gen.update(pipeline_id=generator_id, revision=None)
     if pipeline is None and generator:
         pipeline = load_generator(gen["pipeline_id"], gen["revision"], device=device,
                                   dtype=getattr(torch, gen.get("dtype", "float32")), scheduler=gen.get("scheduler"))

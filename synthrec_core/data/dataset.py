@@ -235,9 +235,9 @@ class ImageDataset:
         out = []
         items = range(len(self))
         if progress and len(self) > 2000:
-            from tqdm.auto import tqdm
+            from ..progress import track
 
-            items = tqdm(items, desc=f"decode {self.name}/{self.split}", leave=False)
+            items = track(items, f"decode {self.name}/{self.split}", "img")
         for i in items:
             im = self.image(i)
             if size is not None and im.size != (size, size):

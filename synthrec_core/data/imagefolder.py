@@ -95,10 +95,10 @@ def imagefolder_pool(path: str | os.PathLike, *, verify: bool = True, mode: str 
     skipped: list[dict[str, str]] = []
     modes: Counter[str] = Counter()
     if verify:
-        from tqdm.auto import tqdm
+        from ..progress import progress as _progress
 
         total = sum(len(v) for v in found.values())
-        bar = tqdm(total=total, desc=f"verify {name}", disable=not progress or total < 2000, leave=False)
+        bar = _progress(total, f"verify {name}", "img", disable=not progress or total < 2000)
         for part, items in found.items():
             good = []
             for f, y in items:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import progress as _progress
 
 from ..config import Config, check, check_choice
 from ..paths import cache_dir
@@ -263,7 +263,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _render_glyph_part(jobs: list[_GlyphJob], cfg: CorpusConfig, progress: bool, desc: str) -> dict[str, np.ndarray]:
     chunk = 256
     chunks = [(jobs[i: i + chunk], cfg) for i in range(0, len(jobs), chunk)]
-    bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress or not jobs)
+    bar = _progress(len(jobs), desc, "img", disable=not progress or not jobs)
     results = []
     for res in ordered_map(_render_chunk, chunks, cfg.workers):
         results.append(res)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import progress as _progress
 
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, stable_hash
@@ -152,7 +152,7 @@ def _raster_cache(sources: list[MappedSource], progress: bool, workers: int = 1)
         files.append(folder / f"{stable_hash([p, stamp, RASTER_SIDE, RASTER_VERSION])}.png")
     missing = [i for i, f in enumerate(files) if not f.exists()]
     paths = [sources[i].source.path for i in missing]
-    bar = tqdm(total=len(missing), desc="rasterise clip-art", disable=not progress or not missing, leave=False)
+    bar = _progress(len(missing), "rasterise clip-art", disable=not progress or not missing)
     for i, r in zip(missing, ordered_map(rasterize, paths, workers, chunksize=8)):
         bar.update(1)
         if r is None:
@@ -344,7 +344,7 @@ def render_objects(plan: ObjectPlan, cfg, progress: bool = True) -> dict[str, np
     work = [np.asarray(Image.fromarray(r, "RGBA").resize((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)) for r in plan.rasters]
     _SHARED.update(plan=plan, cfg=cfg, work=work, by_concept=by_concept)
     concepts = sorted(plan.per_concept)
-    bar = tqdm(total=sum(plan.per_concept.values()), desc="corpus objects", unit="img", disable=not progress)
+    bar = _progress(sum(plan.per_concept.values()), "corpus objects", "img", disable=not progress)
     rows: dict[str, list] = defaultdict(list)
     try:
         for part in ordered_map(_render_concept, concepts, cfg.workers):

@@ -40,13 +40,13 @@ def fit_small_cnn(model, x, y, epochs: int = 4, batch_size: int = 128, lr: float
     epoch's on-the-fly training accuracy."""
     import torch
     import torch.nn.functional as F
-    from tqdm.auto import tqdm
+    from ..progress import progress as _progress
 
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    bar = tqdm(total=steps, desc="small CNN", disable=not progress)
+    bar = _progress(steps, "small CNN", disable=not progress)
     correct = total = 0
     for _ in range(epochs):
         model.train()

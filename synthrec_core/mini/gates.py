@@ -28,7 +28,8 @@ from ..paths import cache_dir
 from ..utils import atomic_write_bytes, stable_hash
 
 __all__ = ["DATASETS", "REPORT_SPLITS", "HOLDOUT_SIZE", "HOLDOUT2_SIZE", "world", "mini_splits", "gate3_recipe",
-           "recipe_prompts", "set_images", "class_grid", "miniclip_gate", "minigen_gate", "synthetic_gain", "run_gates"]
+           "recipe_prompts", "set_images", "class_grid", "stored_set", "prompt_grid", "train_judge", "miniclip_gate",
+           "minigen_gate", "synthetic_gain", "run_gates"]
 
 DATASETS = ("mnist", "digits", "animal_mnist", "fashion_mnist")
 #: where gates 2 and 3 report: ``test``; ``holdout`` — a fixed draw of at most HOLDOUT_SIZE real
@@ -109,6 +110,18 @@ def class_grid(s: Any) -> np.ndarray:
     return x.reshape(c, -1, *x.shape[1:])
 
 
+def stored_set(key: str) -> Any:
+    """The engine's set with ``key`` (in the cache)."""
+    from ..sets import SyntheticSet
+
+    return SyntheticSet(cache_dir() / "sets" / key).require_complete()
+
+
+def prompt_grid(toolkit: Any, labels: Sequence[str], prompts: Sequence[str], n: int, seed: int = 0, progress: bool = True) -> Any:
+    """``n`` images per prompt (one "class" per label), image i of every prompt from the same noise."""
+    return _gate_set(toolkit, labels, prompts, n, seed, progress)
+
+
 def _gate_set(toolkit: Any, classnames: Sequence[str], prompts: Sequence[str], n: int, seed: int, progress: bool) -> Any:
     """``n`` engine images per prompt, image i of every prompt from the same noise."""
     from ..generation import GenerationJob, generate
@@ -172,7 +185,7 @@ def _pairwise_distances(samples: np.ndarray) -> dict[str, float]:
 
 def _lowres_size(template: str) -> int | None:
     """The side MiniGen's low-resolution look was made at, if ``template`` asks for it."""
-    from .train import LOWRES_PHRASE, LOWRES_SIZE
+    from .train_captions import LOWRES_PHRASE, LOWRES_SIZE
 
     return LOWRES_SIZE if LOWRES_PHRASE in template else None
 
@@ -187,7 +200,7 @@ def train_judge(corpus: Any, classes: Sequence[str], max_per_class: int = 400, e
 
     from ..features import data_key
     from .corpus_transfer import _to_tensor, fit_small_cnn, small_cnn
-    from .train import lowres
+    from .train_captions import lowres
 
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.permutation(np.flatnonzero(corpus.concept == c))[:max_per_class] for c in classes])
@@ -225,7 +238,7 @@ def minigen_gate(toolkit: Any, corpus: Any, datasets: Sequence[str] = DATASETS, 
     made) low-resolution the way MiniGen's training images were, so it judges the digit, not
     the blur. Datasets with the same classes and prompts (MNIST, digits) share judge and samples."""
     from ..zero_shot import class_names, fill_template
-    from .train import lowres
+    from .train_captions import lowres
 
     prompts = prompts or {d: _entry(e) for d, e in _world()["gate1_prompts"].items()}
     out: dict[str, Any] = {"minigen_class_accuracy": {}, "minigen_detail": {}}
@@ -284,7 +297,7 @@ def synthetic_gain(toolkit: Any, datasets: Sequence[str] = DATASETS, seeds: Sequ
     from ..features import encode_images
     from ..stats import mean_std
     from ..zero_shot import PromptSpec, ZeroShotConfig, run_recipe
-    from .train import lowres
+    from .train_captions import lowres
 
     r = gate3_recipe(recipe)
     head_cfg = HeadConfig(**r["head"])

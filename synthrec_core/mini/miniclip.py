@@ -110,12 +110,12 @@ def encode_texts(
     and ``mask`` (bool [N, max_length]). Texts are padded to ``max_length`` so results do not
     depend on the batch.
     """
-    from tqdm.auto import tqdm
+    from ..progress import track
 
     tok, model = load_minilm()
     pooled, toks, masks = [], [], []
     steps = range(0, len(texts), batch_size)
-    for i in tqdm(steps, desc="MiniLM", disable=not progress):
+    for i in track(steps, "MiniLM", disable=not progress):
         enc = tok(list(texts[i : i + batch_size]), padding="max_length", truncation=True,
                   max_length=max_length, return_tensors="pt")
         hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state

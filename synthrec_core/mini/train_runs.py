@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress
 
 from ..paths import cache_dir
 from ..utils import atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
@@ -138,7 +138,7 @@ class TrainLoop:
         self.t0 = time.time()
         self.last_ckpt = time.time()
         self.log = _LossLog(folder / "loss.csv", start_step)
-        self.bar = tqdm(total=cfg.last_step(), initial=start_step, desc=folder.name, disable=not cfg.progress, smoothing=0.05)
+        self.bar = progress(cfg.last_step(), folder.name, "step", disable=not cfg.progress, initial=start_step)
         self.ema_loss: float | None = None
 
     def seconds(self) -> float:
