@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from synthrec_core import features  # noqa: E402
 from synthrec_core.features import Encoder, encode_images  # noqa: E402
 from synthrec_core.generation import GenerationJob, generate  # noqa: E402
-from tiny_models import tiny_rn50, tiny_sd  # noqa: E402
+from tiny_models import tiny_rn, tiny_sd  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_feat_"))
     s = generate(GenerationJob(classnames=("a", "b", "c", "d"), pipeline_id="tiny-sd", images_per_prompt=a.images // 4, steps=2,
                                output_dir=str(work / "set")), tiny_sd(), progress=False)
-    model, preprocess, _ = tiny_rn50()
+    model, preprocess, _ = tiny_rn()
     enc = Encoder(model, preprocess, "RN50-random")
     cache = work / "cache"
     t1, f1 = _common.timed(lambda: encode_images(enc, s, cache_root=cache, batch_size=16, progress=False))

@@ -49,7 +49,7 @@ def load(generator: str, clip: str, pretrained: str):
         return pipe, (model, preprocess, tokenizer), generator, f"{clip}/{pretrained}", None
     except Exception as e:  # weights not shipped yet
         print(f"trained weights unavailable ({type(e).__name__}: {str(e)[:160]})")
-    from tiny_models import tiny_rn50
+    from tiny_models import tiny_rn
 
     try:
         pipe, gen_id = _random_minigen(), "minigen-architecture/random-weights"
@@ -59,7 +59,7 @@ def load(generator: str, clip: str, pretrained: str):
 
         pipe, gen_id = tiny_sd(), "tiny-sd"
     note = "trained MiniGen/MiniCLIP not available: speeds are real for this architecture, CF pass rates are meaningless (random weights)"
-    return pipe, tiny_rn50(), gen_id, "RN50/random", note
+    return pipe, tiny_rn(), gen_id, "tiny-RN/random", note
 
 
 def main() -> None:

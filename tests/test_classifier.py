@@ -335,3 +335,15 @@ def test_evaluate_seeds_summarises_mean_and_sample_std():
     assert evaluate_seeds(lambda s: 0.5, [7])["std"] == 0.0
     with pytest.raises(ConfigError, match="duplicate"):
         evaluate_seeds(lambda s: 0.0, [1, 1])
+
+
+def test_sce_matches_a_hand_value_on_two_classes():
+    # z = (2, 0), teacher z0 = (0, 2), y = 0, l = 0.5, T = 2:
+    # log softmax(z) = (-log(1+e^-2), -2-log(1+e^-2)); softmax(z0/2) = (1/(1+e), e/(1+e))
+    z, z0, y = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]]), torch.tensor([0])
+    lse = math.log(1 + math.exp(-2))
+    ce = lse
+    p = (1 / (1 + math.e), math.e / (1 + math.e))
+    soft = p[0] * lse + p[1] * (2 + lse)
+    assert float(soft_target_ce(z, y, z0, lam=0.5, T=2.0)) == pytest.approx(0.5 * ce + 0.5 * soft, abs=1e-6)
+    assert float(soft_target_ce(z, y, z0, lam=0.0, T=2.0)) == pytest.approx(ce, abs=1e-6)

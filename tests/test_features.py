@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-from synthrec_core.features import Encoder, data_key, encode_images, weights_hash
+from synthrec_core.features import Encoder, data_key, encode_images, features_dir, weights_hash
 from synthrec_core.generation import GenerationJob, generate
 
 
@@ -151,14 +151,14 @@ def test_weights_hash_sees_every_tensor_and_is_stable():
     assert weights_hash(b) != h
 
 
-def test_open_clip_rn50_random_weights_through_the_cache(root):
-    from tiny_models import tiny_rn50
+def test_open_clip_random_weights_through_the_cache(root):
+    from tiny_models import tiny_rn
 
-    model, preprocess, _ = tiny_rn50()
+    model, preprocess, _ = tiny_rn()
     enc = Encoder(model, preprocess, "RN50")
     ims = images(2)
     f1 = encode_images(enc, ims, cache_root=root, progress=False)
-    assert f1.shape == (2, 1024) and np.isfinite(f1).all()
+    assert f1.shape == (2, 32) and np.isfinite(f1).all()
     model.encode_image = None  # any second encode would now fail: the cache must answer
     try:
         f2 = encode_images(enc, ims, cache_root=root, progress=False)
@@ -169,9 +169,9 @@ def test_open_clip_rn50_random_weights_through_the_cache(root):
 
 def test_open_clip_key_hashes_the_image_tower_only():
     from synthrec_core.features import image_tower
-    from tiny_models import tiny_rn50
+    from tiny_models import tiny_rn
 
-    model, preprocess, _ = tiny_rn50()
+    model, preprocess, _ = tiny_rn()
     enc = Encoder(model, preprocess, "RN50")
     assert image_tower(model) is model.visual
     key = enc.key()
@@ -181,3 +181,27 @@ def test_open_clip_key_hashes_the_image_tower_only():
     with torch.no_grad():
         next(model.visual.parameters()).add_(1.0)
     assert enc.key() != key
+
+
+def test_preprocessing_is_keyed_by_what_it_does_not_how_it_prints(root):
+    """Two Lambda steps print alike (``Lambda()``) but compute different things; a plain lambda's
+    repr holds its address, which must not keep the same function from hitting the cache."""
+    import torchvision.transforms as T
+
+    from synthrec_core.features import preprocess_key
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    base = T.Compose([T.Resize((8, 8)), T.ToTensor()])
+    double = T.Compose([base, T.Lambda(lambda t: t * 2)])
+    negate = T.Compose([base, T.Lambda(lambda t: -t)])
+    assert repr(double) == repr(negate)
+    assert preprocess_key(double) != preprocess_key(negate)
+    ims = [im.convert("RGB") for im in images(3)]
+    a = encode_images(Encoder(model, double, "m"), ims, cache_root=root, progress=False)
+    b = encode_images(Encoder(model, negate, "m"), ims, cache_root=root, progress=False)
+    assert not np.allclose(a, b)  # the second encoder was not served the first one's features
+    rebuilt = T.Compose([base, T.Lambda(lambda t: t * 2)])  # the same function, another object and address
+    assert preprocess_key(rebuilt) == preprocess_key(double)
+    n = len(list(features_dir(root).rglob("*.npy")))
+    encode_images(Encoder(model, rebuilt, "m"), ims, cache_root=root, progress=False)
+    assert len(list(features_dir(root).rglob("*.npy"))) == n  # a cache hit

@@ -146,18 +146,6 @@ def test_config_key_ignores_threads_and_paths():
     assert a.cache_key() != a.replace(seed=1).cache_key()
 
 
-def test_gate_helpers():
-    from synthrec_core.mini.evaluate import _pairwise_distances, class_prompts
-
-    assert class_prompts("mnist", ["zero", "one"], "a handwritten digit {digit}") == [
-        "a handwritten digit 0", "a handwritten digit 1"]
-    assert class_prompts("fashion_mnist", ["ankle_boot"], "a {name}") == ["a ankle boot"]
-    x = np.zeros((2, 3, 4, 4), np.uint8)
-    x[1] = 255  # prompt 1 all white: prompts differ by 255, seeds do not differ
-    d = _pairwise_distances(x)
-    assert d["same_seed_different_prompt"] == 255.0 and d["different_seed_same_prompt"] == 0.0
-
-
 def test_alt_text_captions_never_name_the_concept_and_are_seeded():
     from types import SimpleNamespace
 
@@ -182,150 +170,6 @@ def test_alt_text_noise_needs_caption_targets():
     assert MiniCLIPConfig(alt_text_noise=0.5, targets="caption").cache_key() != MiniCLIPConfig(targets="caption").cache_key()
 
 
-def test_gate_summary_applies_the_three_dataset_rule():
-    import pandas as pd
-
-    from synthrec_core.mini.world import gate_summary
-
-    rows = [{"gate": "3 synthetic data helps", "dataset": d, "measured": m, "threshold": "> std", "holds": m > 0.001}
-            for d, m in (("a", 0.01), ("b", 0.02), ("c", -0.01), ("d", 0.0))]
-    text = gate_summary(pd.DataFrame(rows), "mini")
-    assert "fails (needs 3 datasets, has 2)" in text and "**mini**" in text
-    rows[2]["measured"], rows[2]["holds"] = 0.03, True
-    assert "holds (needs 3 datasets, has 3)" in gate_summary(pd.DataFrame(rows), "mini")
-
-
-def test_holdout_splits_come_from_train_and_are_disjoint():
-    from synthrec_core.mini.evaluate import _splits
-
-    full = _splits("digits")
-    held = _splits("digits", report_on="holdout")
-    assert held.test.split == "holdout" and len(held.test) == len(full.train) // 2
-    assert len(held.train) + len(held.test) == len(full.train) and len(held.val) == len(full.val)
-    rows = lambda ds: {x.tobytes() for x in ds.images}
-    assert rows(held.test) <= rows(full.train) and not rows(held.test) & rows(full.test)
-    again = _splits("digits", report_on="holdout")
-    assert (again.test.labels == held.test.labels).all() and (again.test.images == held.test.images).all()
-    second = _splits("digits", report_on="holdout2")  # the next draw: disjoint from the first
-    assert second.test.split == "holdout2" and len(second.test) == len(full.train) - len(held.test)
-    assert rows(second.test) <= rows(full.train) and not rows(second.test) & rows(held.test)
-    assert rows(second.train) == rows(held.test)  # digits is small: the rest is the first draw
-    with pytest.raises(ConfigError, match="report_on"):
-        _splits("digits", report_on="validation")
-
-
-def test_select_variant_needs_gate2_then_counts_gate3():
-    from synthrec_core.mini.world import select_variant
-
-    def res(zs, gains):
-        names = ("mnist", "digits", "animal_mnist", "fashion_mnist")
-        return {"miniclip_zero_shot": dict(zip(names, zs)), "linear_probe_16shot": dict.fromkeys(names, 0.95),
-                "synthetic_gain": {n: {"mean": g, "std": 0.005, "seeds": [0, 1, 2]} for n, g in zip(names, gains)}}
-
-    variants = {"a": res((0.9, 0.9, 0.5, 0.5), (0.01, -0.01, 0.0, 0.0)),       # gate 2 ok, gate 3 on 1
-                "b": res((0.9, 0.9, 0.34, 0.5), (0.02, 0.02, 0.02, 0.02)),     # best gains, fails gate 2
-                "c": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.01, -0.02)),     # gate 2 ok, gate 3 on 3
-                "d": res((0.9, 0.9, 0.4, 0.4), (0.01, 0.01, 0.006, -0.03))}    # as c, smaller mean gain
-    out = select_variant(variants)
-    assert out["chosen"] == "c"
-    assert out["scores"]["b"]["gate2_failed"] == ["animal_mnist"] and out["scores"]["c"]["gate3_datasets"] == 3
-    assert select_variant({"b": variants["b"]})["chosen"] is None
-    with pytest.raises(ValueError):
-        select_variant({})
-
-
-def test_ablation_and_selection_tables(tmp_path, monkeypatch):
-    import json
-
-    from synthrec_core.mini.world import selection_table
-
-    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
-    assert selection_table("miniclip", "mini") is None and selection_table("miniclip", "mini", "holdout") is None
-    g = {"mean": 0.02, "std": 0.01, "seeds": [0, 1, 2]}
-    variant = {"miniclip_zero_shot": {"mnist": 0.9}, "linear_probe_16shot": {"mnist": 0.95},
-               "synthetic_gain": {"mnist": g}, "synthetic_ceiling": {"mnist": g}}
-    (tmp_path / "mini" / "miniclip_selection.json").write_text(json.dumps(
-        {"variants": {"a": variant, "b": variant}, "selection": {"chosen": "b"}}))
-    table = selection_table("miniclip", "mini", "holdout")
-    assert list(table.index.get_level_values(0)) == ["a", "b (chosen)"]
-    assert table["gain > spread"].all() and table.loc[("a", "mnist"), "zero-shot"] == 90.0
-    with pytest.raises(ConfigError):
-        selection_table("miniclip", "mini", "val")
-    # gate-3 recipes carry no corpus ceiling
-    recipe = {k: v for k, v in variant.items() if k != "synthetic_ceiling"}
-    (tmp_path / "mini" / "gate3_recipe.json").write_text(json.dumps({"variants": {"paper CT": recipe}}))
-    table = selection_table("gate3_recipe", "mini")
-    assert table.index.names == ["recipe", "dataset"] and "corpus ceiling" not in table.columns
-
-
-@pytest.fixture(scope="module")
-def tiny_pipe(shapes_corpus, tmp_path_factory):
-    from synthrec_core.mini.train import MiniGenConfig, minigen_from_checkpoint, train_minigen
-
-    run = train_minigen(MiniGenConfig(corpus=shapes_corpus, steps=2, warmup_steps=0, batch_size=8, progress=False,
-                                      out_dir=str(tmp_path_factory.mktemp("gen"))))
-    return minigen_from_checkpoint(run)
-
-
-def test_class_images_grow_their_cache_bit_identically(tiny_pipe, tmp_path, monkeypatch):
-    import shutil
-
-    from synthrec_core.mini.evaluate import generate_class_images
-    from synthrec_core.paths import cache_dir
-
-    monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path))
-    gen = lambda prompts, n: generate_class_images(tiny_pipe, prompts, n, seed=1, steps=2, batch_size=4, progress=False)
-    prompts = ["a ring shape", "a bar shape"]
-    small = gen(prompts, 3)
-    grown = gen(prompts, 5)  # generates images 3 and 4 only, in other batches
-    assert grown.shape == (2, 5, 32, 32) and grown.dtype == np.uint8
-    assert (grown[:, :3] == small).all() and (gen(prompts, 2) == small[:, :2]).all()
-    shutil.rmtree(cache_dir() / "mini" / "gate_samples")
-    assert (gen(prompts, 5) == grown).all()  # from scratch == grown
-    # per-image prompts: image j of a class uses prompts[c][j % len]
-    varied = gen([["a ring shape", "a white cross on black"], ["a bar shape"]], 5)
-    assert (varied[1] == grown[1]).all() and (varied[0, ::2] == grown[0, ::2]).all()
-    assert not (varied[0, 1::2] == grown[0, 1::2]).all()
-    for bad in ([], [[]], ["a ring", ""]):
-        with pytest.raises(ConfigError):
-            gen(bad, 2)
-    with pytest.raises(ConfigError):
-        gen(prompts, 0)
-
-
-def test_gate3_prompts_add_language_enhanced_sentences():
-    from synthrec_core.mini.evaluate import GEN_PROMPTS, gate3_prompts
-
-    classes = ["dog", "cat"]
-    assert gate3_prompts("animal_mnist", classes) == [[GEN_PROMPTS["animal_mnist"].format(name=c)] for c in classes]
-    le = gate3_prompts("animal_mnist", classes, le=6)
-    assert [len(p) for p in le] == [6, 6] and all(len(set(p)) == 6 for p in le)
-    assert le[0][0] == GEN_PROMPTS["animal_mnist"].format(name="dog") and all("cat" in p or "Felis" in p for p in le[1][1:3])
-    assert gate3_prompts("animal_mnist", classes, le=6, seed=0) == le
-    with pytest.raises(ConfigError):
-        gate3_prompts("animal_mnist", classes, le=-1)
-
-
-@pytest.mark.parametrize("bad", [{"cf_pool": 16}, {"cf_pool": -1}, {"cf_pool": 2.5}])
-def test_synthetic_gain_rejects_a_bad_filter_pool(bad):
-    from synthrec_core.mini.evaluate import synthetic_gain
-
-    with pytest.raises(ConfigError):
-        synthetic_gain(None, None, None, n_per_class=16, **bad)
-
-
-def test_selection_results_paths(tmp_path, monkeypatch):
-    from synthrec_core.mini.world import selection_results_path
-
-    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
-    names = {(k, r): selection_results_path(k, "mini", r).name for k in ("miniclip", "gate3_recipe") for r in ("test", "holdout")}
-    assert selection_results_path("minigen_stage", "mini", "holdout2").name == "minigen_stage_selection_holdout2.json"
-    assert names == {("miniclip", "test"): "miniclip_ablation.json", ("miniclip", "holdout"): "miniclip_selection.json",
-                     ("gate3_recipe", "test"): "gate3_recipe.json", ("gate3_recipe", "holdout"): "gate3_recipe_selection.json"}
-    with pytest.raises(ConfigError):
-        selection_results_path("minigen")
-
-
 def test_lowres_copies_blur_typography_only_and_name_it():
     from types import SimpleNamespace
 
@@ -347,35 +191,6 @@ def test_lowres_copies_blur_typography_only_and_name_it():
             MiniGenConfig(**bad)
 
 
-def test_low_resolution_judge_trains_on_blurred_corpus_images(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from synthrec_core.mini.evaluate import _train_judge
-    from synthrec_core.mini.train import lowres
-
-    monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path))
-    rng = np.random.default_rng(0)
-    imgs = np.zeros((40, 32, 32), np.uint8)
-    imgs[:20, 8:24, 14:18] = 255  # "one": a vertical bar
-    imgs[20:, 14:18, 8:24] = 255  # "minus": a horizontal bar
-    imgs = np.clip(imgs.astype(int) + rng.integers(0, 30, imgs.shape), 0, 255).astype(np.uint8)
-    concepts = np.array(["one"] * 20 + ["minus"] * 20)
-    corpus = SimpleNamespace(images=imgs, concept=concepts)
-    sharp = _train_judge(corpus, ["one", "minus"], 20, 1, 0)
-    blurred = _train_judge(corpus, ["one", "minus"], 20, 1, 0, lowres_size=8)
-    files = sorted((tmp_path / "mini" / "judges").glob("*.pt"))
-    assert len(files) == 2  # cached apart: the training images differ
-    weights = [torch.load(f, weights_only=True) for f in files]
-    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    # a judge trained plainly on the blurred copies of the corpus images is the same judge: the same
-    # training images, so the same cached weights (no third file) and the same predictions
-    copy = _train_judge(SimpleNamespace(images=lowres(imgs, 8), concept=concepts), ["one", "minus"], 20, 1, 0)
-    assert sorted((tmp_path / "mini" / "judges").glob("*.pt")) == files
-    probe = rng.integers(0, 256, (64, 32, 32)).astype(np.uint8)
-    assert (copy(probe) == blurred(probe)).all() and (copy(imgs) == blurred(imgs)).all()
-    assert sharp(imgs).shape == (40,)
-
-
 def test_stroke_words_describe_the_measured_stroke_weight():
     from types import SimpleNamespace
 
@@ -392,26 +207,6 @@ def test_stroke_words_describe_the_measured_stroke_weight():
                                                   "a 1 in bold strokes", "a bar"]
 
 
-def test_gate3_recipes_map_to_synthetic_gain_arguments():
-    from synthrec_core.classifier import HeadConfig
-    from synthrec_core.mini.evaluate import GATE3_RECIPES, GEN_PROMPTS, STYLE_PROMPTS, gate3_kwargs
-
-    assert gate3_kwargs("paper CT") == {}
-    kw = gate3_kwargs("bold, CT batch 32")
-    assert kw["head_cfg"] == HeadConfig(batch_size=32)
-    assert kw["gen_prompts"] == {d: GEN_PROMPTS[d] + " in bold strokes" for d in ("mnist", "digits")}
-    kw = gate3_kwargs("bold, Fashion outline, paper CT")
-    assert kw["gen_styles"] == {"fashion_mnist": "outline"} and "head_cfg" not in kw
-    assert kw["gen_prompts"]["fashion_mnist"] == STYLE_PROMPTS["outline"] and kw["gen_prompts"]["digits"].endswith("in bold strokes")
-    both = gate3_kwargs({"stroke": "bold", "lowres": True})["gen_prompts"]
-    assert both["mnist"] == GEN_PROMPTS["mnist"] + " in bold strokes in low resolution" and "fashion_mnist" not in both
-    assert all(isinstance(gate3_kwargs(name), dict) for name in GATE3_RECIPES)
-    for bad in ("paper", {"strokes": "bold"}, {"lowres": "yes"}, {"stroke": "heavy"}, {"head": {"batch_size": 0}},
-                {"style": {"fashion_mnist": "watercolour"}}, {"style": {"mnist": "outline"}}):
-        with pytest.raises(ConfigError):
-            gate3_kwargs(bad)
-
-
 def test_export_minigen_replaces_weights_but_keeps_card_and_logs(shapes_corpus, tmp_path):
     from synthrec_core.mini.train import MiniGenConfig, export_minigen, train_minigen
 
@@ -426,33 +221,3 @@ def test_export_minigen_replaces_weights_but_keeps_card_and_logs(shapes_corpus, 
     assert (out / "README.md").read_text() == "card" and (out / "loss_1.csv").exists()
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() != first  # fp32 now
     assert not (out.parent / "weights.tmp").exists()
-
-
-def test_selection_gains_one_row_per_variant(tmp_path, monkeypatch):
-    import json
-
-    from synthrec_core.mini.world import selection_gains
-
-    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
-    assert selection_gains("gate3_recipe", "mini") is None
-    res = lambda m: {"miniclip_zero_shot": {"mnist": 0.9, "digits": 0.8}, "linear_probe_16shot": {"mnist": 0.95, "digits": 0.9},
-                     "synthetic_gain": {"mnist": {"mean": m, "std": 0.01}, "digits": {"mean": -0.01, "std": 0.01}}}
-    (tmp_path / "mini" / "gate3_recipe.json").write_text(json.dumps({"variants": {"a": res(0.02), "b": res(0.0)}}))
-    wide = selection_gains("gate3_recipe", "mini")
-    assert list(wide.columns) == ["mnist", "digits", "gate-3 datasets"]
-    assert wide.loc["a", "mnist"] == "+2.00 ± 1.00 ✓" and wide.loc["b", "mnist"] == "+0.00 ± 1.00"
-    assert wide["gate-3 datasets"].to_dict() == {"a": 1, "b": 0}
-
-
-def test_finish_selection_chooses_only_on_holdout(tmp_path, capsys):
-    import json
-
-    from synthrec_core.mini.world import finish_selection
-
-    g = {d: {"mean": 0.02, "std": 0.01, "seeds": [0, 1, 2]} for d in ("mnist", "digits", "animal_mnist", "fashion_mnist")}
-    res = {"miniclip_zero_shot": {d: 0.9 for d in g}, "linear_probe_16shot": {d: 0.95 for d in g}, "synthetic_gain": g}
-    out = finish_selection({"variants": {"a": res}}, tmp_path / "sel.json", "holdout")
-    assert out["selection"]["chosen"] == "a" and json.loads((tmp_path / "sel.json").read_text()) == out
-    assert "selection" not in finish_selection({"variants": {"a": res}}, tmp_path / "test.json", "test")
-    assert finish_selection({"variants": {"a": res}}, tmp_path / "h2.json", "holdout2")["selection"]["chosen"] == "a"
-    assert '"mnist": 2.0' in capsys.readouterr().out

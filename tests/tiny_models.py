@@ -5,7 +5,7 @@
   ``CLIPTokenizer`` whose vocabulary is written here) with ``save_pretrained``;
 - :func:`tiny_sd` / :func:`tiny_sd_img2img` load it back with ``from_pretrained``: the same
   classes and code path a paper-profile user gets from the hub;
-- :func:`tiny_rn50` is open_clip's ``RN50`` with ``pretrained=None`` (random weights).
+- :func:`tiny_rn` is a small open_clip ModifiedResNet CLIP (RN50's classes) with random weights.
 
 The pipelines are random, so their images are noise; they exercise the engine, not quality.
 """
@@ -137,11 +137,13 @@ def tiny_sd_img2img(root: str | None = None):
     return pipe
 
 
-def tiny_rn50():
-    """open_clip ``RN50`` with random weights: ``(model, preprocess, tokenizer)``."""
+def tiny_rn():
+    """A small RN-style open_clip CLIP with random weights (``tiny_clip``'s ModifiedResNet config):
+    ``(model, preprocess, tokenizer)``; the same classes as RN50 at a fraction of its size."""
     import open_clip
+    from tiny_clip import register
 
+    register()
     torch.manual_seed(SEED)
-    model, _, preprocess = open_clip.create_model_and_transforms("RN50", pretrained=None)
-    model.eval()
-    return model, preprocess, open_clip.get_tokenizer("RN50")
+    model, _, preprocess = open_clip.create_model_and_transforms("synthrec-tiny-RN", pretrained=None)
+    return model.eval(), preprocess, open_clip.get_tokenizer("synthrec-tiny-RN")
