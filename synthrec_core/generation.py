@@ -35,6 +35,7 @@ import json
 import os
 import queue
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -47,6 +48,9 @@ __all__ = ["GenerationJob", "ImageUnit", "GenerationError", "generate", "SCHEDUL
 
 #: distinct prompts are encoded this many at a time (padded), so an embedding never depends on its neighbours
 PROMPT_CHUNK = 16
+#: what this process generated so far (for the book's cost table): images, seconds, sets started
+STATS = {"images": 0, "seconds": 0.0, "sets": 0}
+_STATS_LOCK = threading.Lock()
 
 
 class GenerationError(RuntimeError):
@@ -399,6 +403,7 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
         calls = [todo[i : i + per_call] for i in range(0, len(todo), per_call)]
         workers = _n_workers(job, len(calls), world)
         bar = progress(len(todo) * world, f"generate set {job.set_key}", unit="img", disable=not show)
+        t0 = time.perf_counter()
         with _single_threaded(str(job.device).startswith("cpu")):
             cache = _PromptCache(pipe, [u.prompt for u in todo], job)
             pipes = [pipe] + [_worker_copy(pipe) for _ in range(workers - 1)]
@@ -417,6 +422,8 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
                         for u, img in zip(batch, _call(p, job, batch, cache)):
                             _write_image(job, set_dir, u, img)
                         bar.update(len(batch) * world)
+                        with _STATS_LOCK:
+                            STATS["images"] += len(batch)
                     except BaseException as e:  # noqa: BLE001 - re-raised below, in the caller's thread
                         errors.append(e)
 
@@ -427,6 +434,8 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
             for t in threads:
                 t.join()
         bar.close()
+        STATS["seconds"] += time.perf_counter() - t0
+        STATS["sets"] += 1
         if errors:
             raise errors[0]
     finally:

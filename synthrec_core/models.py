@@ -30,6 +30,8 @@ from .config import ConfigError
 
 __all__ = [
     "ModelUnavailable",
+    "model_presets",
+    "model_preset",
     "register_clip",
     "register_generator",
     "register_pipeline_class",
@@ -102,6 +104,29 @@ def _ensure_plugins() -> None:
 
     for mod in plugin_modules():
         importlib.import_module(mod)
+
+
+# ------------------------------------------------------------------------------ presets
+def model_presets(kind: str) -> dict[str, dict[str, Any]]:
+    """The presets of ``kind`` (``"clip"``, ``"generator"``, ``"language_enhancer"``) by name
+    (``profiles/presets/models.yaml``)."""
+    import yaml
+
+    from .config import check_choice
+    from .profiles import PROFILE_DIR
+
+    data = yaml.safe_load((PROFILE_DIR / "presets" / "models.yaml").read_text())
+    check_choice("model kind", kind, list(data))
+    return {k: dict(v) for k, v in data[kind].items()}
+
+
+def model_preset(kind: str, name: str) -> dict[str, Any]:
+    """One preset; an unknown name is reported as unknown, with close matches."""
+    from .config import check_choice
+
+    table = model_presets(kind)
+    check_choice(f"{kind} preset", name, list(table))
+    return table[name]
 
 
 # ------------------------------------------------------------------------------ CLIP

@@ -426,7 +426,7 @@ class T5LanguageEnhancer:
     MODEL_ID = "mrm8488/t5-base-finetuned-common_gen"
 
     def __init__(self, model_id: str = MODEL_ID, num_samples: int = 250, keep: int = 200,
-                 device: str = "cpu", batch_size: int = 50, max_length: int = 32) -> None:
+                 device: str = "cpu", batch_size: int = 50, max_length: int = 32, revision: str | None = None) -> None:
         from .config import check
 
         check(num_samples >= keep >= 1, f"need num_samples >= keep >= 1, got {num_samples}, {keep}")
@@ -436,13 +436,14 @@ class T5LanguageEnhancer:
         try:
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=offline)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(model_id, local_files_only=offline).to(device).eval()
+            self.revision = revision
+            self.tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision, local_files_only=offline)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(model_id, revision=revision, local_files_only=offline).to(device).eval()
         except Exception as err:  # noqa: BLE001 - any failure to load means: say how to get it
             raise RuntimeError(
                 f"cannot load the language-enhancement model {model_id!r} "
                 f"({'offline: HF_HUB_OFFLINE=1 and it is not in the local Hugging Face cache' if offline else type(err).__name__}). "
-                f"Get it with `huggingface-cli download {model_id}` on a machine with internet "
+                f"Get it with `hf download {model_id}{' --revision ' + revision if revision else ''}` on a machine with internet "
                 f"(or unset HF_HUB_OFFLINE), or use the offline `language_enhance` instead."
             ) from err
 

@@ -50,6 +50,9 @@ class Results:
             "parameters": dict(parameters or {}),
             "python": platform.python_version(),
         }
+        import time
+
+        self._t0 = time.perf_counter()
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.data[key] = value
@@ -69,6 +72,18 @@ class Results:
         self.data.setdefault("_tables", {})[name] = path.name
         self.save()
         return path
+
+    def finish(self) -> dict[str, Any]:
+        """Record what this run cost (wall seconds since the results were opened, images the
+        engine generated in this process and the seconds it spent on them) under ``cost``."""
+        import time
+
+        from .generation import STATS
+
+        cost = {"seconds": round(time.perf_counter() - self._t0, 1), "generated_images": int(STATS["images"]),
+                "generation_seconds": round(STATS["seconds"], 1), "sets_generated": int(STATS["sets"])}
+        self["cost"] = cost
+        return cost
 
     def save(self) -> Path:
         meta = dict(self.meta, written=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

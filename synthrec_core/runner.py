@@ -127,9 +127,40 @@ def find_notebooks(names: Iterable[str] = ()) -> list[Path]:
     return out
 
 
-def executed_path(notebook: str | Path, profile: str) -> Path:
-    """Where the executed copy of ``notebook`` under ``profile`` is written."""
-    return build_dir() / "executed" / profile / Path(notebook).name
+def _kernel_manager_class():
+    """A kernel manager whose kernel talks over local IPC sockets in a private temp folder, not TCP:
+    nothing listens on the network, and the kernel does not warn that "Kernel is running over TCP"."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc").tag(config=True)
+
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.ip = str(Path(tempfile.mkdtemp(prefix="synthrec-kernel-")) / "ipc")
+
+    return IPCKernelManager
+
+
+def override_tag(overrides: Mapping[str, Any] | None) -> str:
+    """A folder-safe name for a set of overrides (``seed=1``, or a hash when long); "" for none."""
+    import re
+
+    from .utils import stable_hash
+
+    if not overrides:
+        return ""
+    text = ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    text = re.sub(r"[^A-Za-z0-9=,._-]+", "_", text)
+    return text if len(text) <= 48 else f"{text[:32]}-{stable_hash(dict(overrides), length=8)}"
+
+
+def executed_path(notebook: str | Path, profile: str, tag: str = "") -> Path:
+    """Where the executed copy of ``notebook`` under ``profile`` (and override tag) is written."""
+    return build_dir() / "executed" / (f"{profile}@{tag}" if tag else profile) / Path(notebook).name
 
 
 def run_notebook(
@@ -146,14 +177,19 @@ def run_notebook(
     params = profile_parameters(notebook, profile)
     params.update(overrides or {})
     params = validate_parameters(notebook, params)
-    out = executed_path(notebook, profile)
+    tag = override_tag(overrides)
+    out = executed_path(notebook, profile, tag)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     t0 = time.time()
     # A kernel inherits our environment; MPLBACKEND=Agg (set by pytest or scripts) would make
     # figures vanish from the executed notebook and the book, so kernels always get inline.
-    saved_backend = os.environ.get("MPLBACKEND")
+    saved_backend, saved_tag = os.environ.get("MPLBACKEND"), os.environ.get("SYNTHREC_RUN_TAG")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    if tag:  # a run with overrides writes to its own results folder, never over the profile's
+        os.environ["SYNTHREC_RUN_TAG"] = tag
+    else:
+        os.environ.pop("SYNTHREC_RUN_TAG", None)
     try:
         pm.execute_notebook(
             str(notebook),
@@ -163,6 +199,7 @@ def run_notebook(
             cwd=str(NOTEBOOK_DIR),
             progress_bar=progress,
             request_save_on_cell_execute=True,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except Exception:
         failed = out.with_name(f"{out.stem}.failed.ipynb")
@@ -170,10 +207,13 @@ def run_notebook(
             tmp.replace(failed)
         raise
     finally:
-        if saved_backend is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved_backend
+        for name, value in (("MPLBACKEND", saved_backend), ("SYNTHREC_RUN_TAG", saved_tag)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     tmp.replace(out)  # atomic: a half-run notebook never poses as a finished one
-    print(f"[synthrec] {notebook.name} ({profile}) done in {time.time() - t0:.0f} s -> {out}")
+    out.with_name(f"{out.stem}.failed.ipynb").unlink(missing_ok=True)  # an older failure is no longer the story
+    where = f" (overrides: results/{profile}@{tag}/)" if tag else ""
+    print(f"[synthrec] {notebook.name} ({profile}) done in {time.time() - t0:.0f} s -> {out}{where}")
     return out

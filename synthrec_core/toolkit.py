@@ -80,7 +80,10 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
 
     data = load_profile(profile)
     check_choice("dataset_transform", data.get("dataset_transform", "none"), TRANSFORMS)
-    m = data.get("models", {})
+    from .models import model_preset
+
+    m = {k: (model_preset(k, v["preset"]) | {kk: vv for kk, vv in v.items() if kk != "preset"}) if isinstance(v, dict) and "preset" in v
+         else v for k, v in data.get("models", {}).items()}
     if "clip" not in m or "generator" not in m:
         raise ConfigError(f"profile {profile!r} must name models.clip and models.generator")
     spec = m["clip"]
@@ -90,9 +93,11 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
     else:
         clip_id = f"{type(clip[0]).__name__} (given)"
     model, preprocess, tokenizer = clip
-    g = dict(m["generator"])
+    g = {k: v for k, v in m["generator"].items() if k not in ("kind", "paper")}
     gen = {"pipeline_id": g.pop("pipeline_id"), "revision": g.pop("revision", None), **data.get("generation", {}), **g,
            "device": device}
+    if gen.get("dtype") == "float16" and not str(device).startswith("cuda"):
+        gen["dtype"] = "float32"  # fp16 on CUDA; fp32 on CPU (half-precision kernels there are slow or missing)
     if pipeline is not None and generator_id is not None:
         gen.update(pipeline_id=generator_id, revision=None)
     if pipeline is None and generator:
@@ -106,7 +111,7 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
 
 def _enhancer(spec: Any, device: str) -> Callable | None:
     """``None`` (the offline enhancer, with each dataset's style) or a T5 enhancer, loaded lazily."""
-    if spec in (None, "offline"):
+    if spec in (None, "offline") or (isinstance(spec, dict) and spec.get("kind") == "offline"):
         return None
     if isinstance(spec, dict) and spec.get("kind") == "t5":
         state: dict[str, Any] = {}
