@@ -15,9 +15,10 @@ models with ``weights=None``. Weights come in only through an explicit file (see
   CNN) and ``deit_small`` (timm ``deit_small_patch16_224``, the paper's ViT): 224 px.
 
 ``norm`` replaces a ResNet's BatchNorm: ``"group"`` uses GroupNorm (per-sample statistics,
-so DDP on any number of ranks computes what one process computes), ``"sync_batch"`` converts
-BatchNorm to SyncBatchNorm when training under DDP on GPUs (torch 2.14 refuses SyncBatchNorm
-on CPU tensors, so it is rejected there by ``pretraining``). ViTs have LayerNorm only.
+so DDP on any number of ranks computes what one process computes), ``"sync_batch"`` is
+BatchNorm that ``pretraining`` synchronises over the global batch under DDP (torch's
+SyncBatchNorm on GPUs, ``distributed.GlobalBatchNorm`` on CPU); built here it is plain
+BatchNorm. ViTs have LayerNorm only.
 
 This module builds networks; it does not train them (see ``pretraining`` and ``transfer``).
 """

@@ -21,6 +21,9 @@ class MoCo(nn.Module):
     """MoCo v2: query encoder (backbone + MLP ``dim -> hidden -> out``), its EMA as key encoder,
     and a queue ``[out, K]`` of L2-normalised keys with a pointer.
 
+    ``head_bn=True`` puts BatchNorm after the MLP's hidden layer (as MoCo v3 does; MoCo v2's
+    head has none). Under DDP ``pretraining`` makes that BatchNorm global (synchronised).
+
     Per step: :meth:`momentum_update` (``k <- m k + (1 - m) q`` for every parameter), keys from
     the key encoder, :meth:`logits` (the positive first, then the queue, over T), cross-entropy
     with target 0, then :meth:`enqueue` of the step's keys of *all* ranks in rank order:
@@ -28,12 +31,13 @@ class MoCo(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, out_dim: int = 128, hidden: int | None = None, queue_size: int = 4096,
-                 m: float = 0.99, t: float = 0.2, seed: int = 0):
+                 m: float = 0.99, t: float = 0.2, seed: int = 0, head_bn: bool = False):
         super().__init__()
         hidden = hidden or backbone.dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 1)
-            head = nn.Sequential(nn.Linear(backbone.dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+            mid = [nn.Linear(backbone.dim, hidden, bias=False), nn.BatchNorm1d(hidden)] if head_bn else [nn.Linear(backbone.dim, hidden)]
+            head = nn.Sequential(*mid, nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
             queue = F.normalize(torch.randn(out_dim, queue_size), dim=0)
         self.encoder_q = nn.Sequential(backbone, head)
         self.encoder_k = copy.deepcopy(self.encoder_q)

@@ -3,7 +3,7 @@
 Public API:
 
 - :class:`PretrainConfig` (frozen, validated; presets as data in :data:`PRESETS`, e.g.
-  ``PretrainConfig.preset("mini-moco", epochs=5)``).
+  ``PretrainConfig.preset("mini-moco", epochs=5)``; both defined in ``pretrain_config``).
 - :func:`pretrain(cfg, images, labels, out_dir=None) <pretrain>` -> :class:`PretrainResult`:
   trains on uint8 arrays ``[N,H,W]`` / ``[N,H,W,3]`` (see ``pretrain_data.decode_set`` for sets
   on disk). ``method="supervised"``: cross-entropy over the synthetic label space.
@@ -19,9 +19,11 @@ takes a contiguous slice of every global batch of the epoch's seeded permutation
 (``pretrain_data.shard``); augmentation parameters are drawn per global batch, so every image
 is augmented the same way at any world size. MoCo keys are all-gathered in rank order before
 they are enqueued. With ``norm="group"`` (or a ViT) 2 ranks compute what 1 process computes up
-to float summation order; with BatchNorm each rank normalises over its own slice (plain DDP),
-and ``norm="sync_batch"`` (SyncBatchNorm) works only on GPUs in torch 2.14. MoCo's shuffle-BN
-is not implemented: use ``norm="group"`` or a ViT for MoCo.
+to float summation order; so does ``norm="sync_batch"`` (BatchNorm over the global batch:
+torch's SyncBatchNorm on GPUs, ``distributed.GlobalBatchNorm`` on CPU, where torch 2.14 has no
+SyncBatchNorm); with ``norm="default"`` BatchNorm each rank normalises over its own slice
+(plain DDP), which is *not* what one process computes. A MoCo head's BatchNorm
+(``moco_head_bn``) is always global under DDP. MoCo's shuffle-BN is not implemented.
 
 Checkpoints: after every epoch rank 0 writes ``checkpoint.pt`` atomically (model incl. MoCo
 key encoder and queue, optimiser, scheduler, RNG states, history and the run key: a hash of
@@ -38,17 +40,15 @@ mixup/cutmix, repeated augmentation, drop path), real GPU runs of the paper prof
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import io
 import json
-import math
 import os
 import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -56,101 +56,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import distributed
-from .backbones import NORMS, Backbone, build_backbone, get_spec, load_backbone_weights
-from .config import Config, ConfigError, check, check_choice
+from .backbones import Backbone, build_backbone, get_spec, load_backbone_weights
+from .config import ConfigError, check
 from .moco import MoCo, moco_loss
 from .paths import cache_dir
-from .pretrain_data import AugConfig, array_key, as_uint8_tensor, augment, batch_generator, epoch_permutation, shard
+from .pretrain_config import PRESETS, PretrainConfig, lr_lambda
+from .pretrain_data import array_key, as_uint8_tensor, augment, batch_generator, epoch_permutation, shard
 from .utils import atomic_write_bytes, atomic_write_json, file_sha256, stable_hash
 
 __all__ = ["PretrainConfig", "PRESETS", "PretrainResult", "pretrain", "lr_lambda", "main"]
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainConfig(Config):
-    """One pre-training run. Defaults: the mini profile's supervised recipe on ``resnet-mini``."""
-
-    method: str = "supervised"  # "supervised" (CE over the synthetic classes) or "moco" (MoCo v2)
-    backbone: str = "resnet-mini"  # a name in backbones.BACKBONES
-    norm: str = "default"  # "default" | "group" | "sync_batch" (ResNets; see backbones)
-    epochs: int = 10
-    global_batch: int = 128  # over all ranks; must divide by the world size
-    optimizer: str = "adamw"  # "adamw" or "sgd" (momentum below); weight decay on all parameters
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9  # SGD only
-    schedule: str = "cosine"  # per step: "cosine" (to 0), "step" (x gamma at milestones), "constant"
-    warmup_epochs: int = 0  # linear warm-up (per step) before the schedule
-    milestones: tuple[int, ...] = ()  # "step": epochs after which lr *= gamma
-    gamma: float = 0.1
-    aug: AugConfig = AugConfig.light()
-    moco_dim: int = 128  # MoCo v2: projection output
-    moco_hidden: int | None = None  # MLP hidden width; None = the backbone's feature dim (MoCo v2: 2048 = R50's)
-    moco_queue: int = 4096  # K negatives (MoCo v2: 65536); a multiple of global_batch
-    moco_m: float = 0.99  # key-encoder EMA momentum (MoCo v2: 0.999 over 200 epochs; fewer steps here)
-    moco_t: float = 0.2  # InfoNCE temperature (MoCo v2: 0.2)
-    init_from: str | None = None  # weights file to start from (its sha256 is in the run key, not its path)
-    seed: int = 0
-    device: str = "cpu"
-
-    _not_in_key: ClassVar[tuple[str, ...]] = ("device", "init_from")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        if isinstance(self.aug, Mapping):
-            object.__setattr__(self, "aug", AugConfig.from_dict(self.aug))
-        super().__post_init__()
-
-    def validate(self) -> None:
-        check_choice("method", self.method, ("supervised", "moco"))
-        get_spec(self.backbone)
-        check_choice("norm", self.norm, NORMS)
-        check_choice("optimizer", self.optimizer, ("adamw", "sgd"))
-        check_choice("schedule", self.schedule, ("cosine", "step", "constant"))
-        for name in ("epochs", "global_batch", "moco_dim", "moco_queue"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an int >= 1")
-        check(isinstance(self.warmup_epochs, int) and 0 <= self.warmup_epochs < self.epochs,
-              f"warmup_epochs={self.warmup_epochs!r} must be an int in [0, epochs)")
-        check(self.lr > 0 and self.weight_decay >= 0 and 0 <= self.momentum < 1, "lr must be > 0, weight_decay >= 0, momentum in [0, 1)")
-        check(list(self.milestones) == sorted(set(self.milestones)) and all(0 < m < self.epochs for m in self.milestones),
-              f"milestones={self.milestones!r} must be increasing epochs in (0, epochs)")
-        check(0 < self.gamma <= 1, f"gamma={self.gamma!r} must be in (0, 1]")
-        check(isinstance(self.aug, AugConfig), f"aug must be an AugConfig, got {type(self.aug).__name__}")
-        check(0 <= self.moco_m < 1 and self.moco_t > 0, f"moco_m={self.moco_m!r} must be in [0, 1) and moco_t={self.moco_t!r} > 0")
-        check(self.moco_hidden is None or self.moco_hidden >= 1, f"moco_hidden={self.moco_hidden!r} must be >= 1 or None")
-        if self.method == "moco":
-            check(self.moco_queue % self.global_batch == 0,
-                  f"moco_queue={self.moco_queue} must be a multiple of global_batch={self.global_batch}")
-        check(get_spec(self.backbone).family == "resnet" or self.norm == "default",
-              f"norm={self.norm!r} applies to ResNets; {self.backbone} has no BatchNorm")
-
-    @classmethod
-    def preset(cls, name: str, **changes: Any) -> "PretrainConfig":
-        """A named recipe from :data:`PRESETS`, with ``changes`` on top."""
-        check_choice("preset", name, PRESETS)
-        return cls(**{**PRESETS[name], **changes})
-
-
-#: recipes as data. "paper-*" follow paper §3 (and MoCo v2 / DeiT); the mini ones are sized for 2 CPU cores.
-PRESETS: dict[str, dict[str, Any]] = {
-    "mini-supervised": dict(method="supervised", backbone="resnet-mini", epochs=10, global_batch=128, optimizer="adamw",
-                            lr=2e-3, weight_decay=0.05, warmup_epochs=1, aug=AugConfig.light()),
-    "mini-moco": dict(method="moco", backbone="resnet-mini", norm="group", epochs=10, global_batch=128, optimizer="sgd",
-                      lr=0.06, weight_decay=1e-4, momentum=0.9, moco_queue=4096, moco_m=0.99, moco_t=0.2, aug=AugConfig.moco_v2()),
-    # downstream-aware, ResNet-50: AdamW, batch 512, 90 epochs, cosine, lr 1e-4 (1e-5 when init_from ImageNet weights)
-    "paper-aware-resnet50": dict(method="supervised", backbone="resnet50", epochs=90, global_batch=512, optimizer="adamw",
-                                 lr=1e-4, weight_decay=0.05, aug=AugConfig.imagenet()),
-    # downstream-agnostic supervised, ResNet-50: SGD lr 0.2 x0.1 every 30 epochs, 90 epochs, batch 512, wd 1e-4
-    "paper-agnostic-resnet50": dict(method="supervised", backbone="resnet50", epochs=90, global_batch=512, optimizer="sgd",
-                                    lr=0.2, weight_decay=1e-4, schedule="step", milestones=(30, 60), gamma=0.1, aug=AugConfig.imagenet()),
-    # DeiT-S: the official DeiT optimiser and schedule (lr 5e-4 x batch/512, wd 0.05, 5 warm-up epochs, 300 epochs)
-    "paper-deit-small": dict(method="supervised", backbone="deit_small", epochs=300, global_batch=1024, optimizer="adamw",
-                             lr=1e-3, weight_decay=0.05, warmup_epochs=5, aug=AugConfig.imagenet()),
-    # MoCo v2: SGD lr 0.03, wd 1e-4, batch 256, 200 epochs, cosine, K 65536, m 0.999, T 0.2, MLP 2048-128
-    "paper-moco-resnet50": dict(method="moco", backbone="resnet50", epochs=200, global_batch=256, optimizer="sgd", lr=0.03,
-                                weight_decay=1e-4, moco_queue=65536, moco_m=0.999, moco_t=0.2, aug=AugConfig.moco_v2(paper=True)),
-}
 
 
 # --------------------------------------------------------------------------- results and checkpoints
@@ -230,8 +144,6 @@ def _prepare(cfg: PretrainConfig, images: Any, labels: Any, out_dir: Any, world:
     if cfg.method == "supervised":
         num_classes = int(y.max()) + 1
         check(len(torch.unique(y)) >= 2, f"the label space has one class ({int(y[0])}); supervised pre-training needs two or more")
-    check(cfg.norm != "sync_batch" or world == 1 or cfg.device.startswith("cuda"),
-          "norm='sync_batch' needs CUDA under DDP (torch has no SyncBatchNorm on CPU); use norm='group'")
     init_key = None
     if cfg.init_from is not None:
         check(Path(cfg.init_from).exists(), f"init_from={cfg.init_from!r} does not exist")
@@ -253,24 +165,6 @@ def _prepare(cfg: PretrainConfig, images: Any, labels: Any, out_dir: Any, world:
             "ckpt": ckpt, "final": final}
 
 
-def lr_lambda(cfg: Any, steps_per_epoch: int) -> Any:
-    """Per-step lr factor of a config with ``epochs``, ``schedule`` ("cosine" to 0, "step":
-    x ``gamma`` after each of ``milestones`` epochs, "constant") and ``warmup_epochs`` (linear)."""
-    warm = getattr(cfg, "warmup_epochs", 0) * steps_per_epoch
-    total = cfg.epochs * steps_per_epoch
-
-    def factor(s: int) -> float:
-        if s < warm:
-            return (s + 1) / warm
-        if cfg.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(s - warm, total - warm) / max(1, total - warm)))
-        if cfg.schedule == "step":
-            return cfg.gamma ** sum(s >= m * steps_per_epoch for m in cfg.milestones)
-        return 1.0
-
-    return factor
-
-
 def _build(cfg: PretrainConfig, in_chans: int, num_classes: int | None, world: int, device: str) -> tuple[nn.Module, nn.Module, Backbone]:
     """(whole model to checkpoint, the part that is trained and wrapped in DDP, the backbone)."""
     backbone, _ = build_backbone(cfg.backbone, in_chans, num_classes, cfg.norm, seed=cfg.seed)
@@ -279,10 +173,12 @@ def _build(cfg: PretrainConfig, in_chans: int, num_classes: int | None, world: i
     if cfg.method == "supervised":
         model = trained = backbone
     else:
-        model = MoCo(backbone, cfg.moco_dim, cfg.moco_hidden, cfg.moco_queue, cfg.moco_m, cfg.moco_t, seed=cfg.seed)
+        model = MoCo(backbone, cfg.moco_dim, cfg.moco_hidden, cfg.moco_queue, cfg.moco_m, cfg.moco_t, seed=cfg.seed,
+                     head_bn=cfg.moco_head_bn)
         trained = model.encoder_q
-    if cfg.norm == "sync_batch" and world > 1:
-        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # replaces BatchNorm children in place
+    if world > 1:  # BatchNorm over the global batch: the backbone's if asked, MoCo's head's always
+        for part in [model] if cfg.norm == "sync_batch" else ([model.encoder_q[1], model.encoder_k[1]] if cfg.method == "moco" else []):
+            distributed.sync_batchnorm(part, device)  # in place
     return model.to(device), trained, backbone
 
 
@@ -346,7 +242,7 @@ def pretrain(cfg: PretrainConfig, images: Any, labels: Any = None, out_dir: str 
     (``cached=True``); a killed one resumes from its checkpoint. Raises :class:`ConfigError`
     before any training for: a set smaller than the global batch, one class (supervised), a
     global batch not divisible by the world size, a checkpoint/final file of another run in
-    ``out_dir``, sync_batch on CPU under DDP. Under torchrun every rank calls it alike.
+    ``out_dir``, an ``init_from`` of another architecture. Under torchrun every rank calls it alike.
     """
     rank, world, dist, device = distributed.setup(cfg.device)
     p: dict[str, Any] = {}

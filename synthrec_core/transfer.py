@@ -33,7 +33,8 @@ from .backbones import Backbone, build_backbone, load_backbone_weights
 from .classifier import accuracy, linear_probe
 from .config import Config, check, check_choice
 from .pretrain_data import AugConfig, as_uint8_tensor, augment, batch_generator, epoch_permutation, to_model_input
-from .pretraining import PretrainResult, lr_lambda
+from .pretrain_config import lr_lambda
+from .pretraining import PretrainResult
 
 __all__ = ["TransferConfig", "transfer", "extract_features", "faster_rcnn"]
 
