@@ -8,9 +8,11 @@ models with ``weights=None``. Weights come in only through an explicit file (see
 
 - ``resnet-mini`` (mini profile): a timm ``ResNet`` with basic blocks, one block per stage,
   widths 32/64/128/256 and the standard 7x7/2 stem + max-pool, so a 32 px image is 8 px at
-  stage 1. 1.24M parameters, 256-d features.
-- ``vit-mini`` (mini profile): a timm ``VisionTransformer`` for 32 px: patch 4 (64 tokens +
-  class token), width 96, depth 4, 3 heads, MLP ratio 2. 0.31M parameters, 96-d features.
+  stage 1. 1.24M parameters, 256-d features; ~3x the training speed of resnet18 at 32 px.
+- ``vit-mini`` (mini profile): a timm ``VisionTransformer`` for 32 px: patch 8 (a 4x4 grid of
+  tokens + class token), width 96, depth 4, 3 heads, MLP ratio 4. 0.46M parameters, 96-d
+  features. Patch 4 (64 tokens) at width 96 trains *slower* than resnet18 on 2 CPU threads
+  (627 vs 751 img/s measured side by side); patch 8 runs at ~1,900 img/s (model step only).
 - ``resnet18`` (reference only; the sizing yardstick), ``resnet50`` (torchvision, the paper's
   CNN) and ``deit_small`` (timm ``deit_small_patch16_224``, the paper's ViT): 224 px.
 
@@ -62,7 +64,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("resnet-mini", "timm-resnet", "ResNet",
                      {"layers": (1, 1, 1, 1), "channels": (32, 64, 128, 256), "stem_width": 32}, 32, "resnet", "mini"),
         BackboneSpec("vit-mini", "timm-vit", "VisionTransformer",
-                     {"img_size": 32, "patch_size": 4, "embed_dim": 96, "depth": 4, "num_heads": 3, "mlp_ratio": 2.0},
+                     {"img_size": 32, "patch_size": 8, "embed_dim": 96, "depth": 4, "num_heads": 3, "mlp_ratio": 4.0},
                      32, "vit", "mini"),
         BackboneSpec("resnet18", "torchvision", "resnet18", {}, 32, "resnet", "reference"),
         BackboneSpec("resnet50", "torchvision", "resnet50", {}, 224, "resnet", "paper", gn_groups=32),

@@ -66,7 +66,9 @@ class PretrainConfig(Config):
             check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name}={v!r} must be an int >= 1")
         check(isinstance(self.warmup_epochs, int) and 0 <= self.warmup_epochs < self.epochs,
               f"warmup_epochs={self.warmup_epochs!r} must be an int in [0, epochs)")
-        check(self.lr > 0 and self.weight_decay >= 0 and 0 <= self.momentum < 1, "lr must be > 0, weight_decay >= 0, momentum in [0, 1)")
+        check(self.lr > 0, f"lr={self.lr!r} must be > 0")
+        check(self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be >= 0")
+        check(0 <= self.momentum < 1, f"momentum={self.momentum!r} must be in [0, 1)")
         check(list(self.milestones) == sorted(set(self.milestones)) and all(0 < m < self.epochs for m in self.milestones),
               f"milestones={self.milestones!r} must be increasing epochs in (0, epochs)")
         check(0 < self.gamma <= 1, f"gamma={self.gamma!r} must be in (0, 1]")
@@ -90,9 +92,12 @@ class PretrainConfig(Config):
 PRESETS: dict[str, dict[str, Any]] = {
     "mini-supervised": dict(method="supervised", backbone="resnet-mini", epochs=10, global_batch=128, optimizer="adamw",
                             lr=2e-3, weight_decay=0.05, warmup_epochs=1, aug=AugConfig.light()),
+    # MoCo v2 at mini size: GroupNorm backbone; BatchNorm in the head, lr 0.06 and crops of 40-100% area were chosen
+    # on Fashion-MNIST *validation* probes after 5 epochs (K=1024) on 5,000 unlabelled train images (probe 0.674 vs 0.632
+    # with lr 0.03 and MoCo v2's 20-100% crops, 0.615 without the head BatchNorm, 0.608 for random features)
     "mini-moco": dict(method="moco", backbone="resnet-mini", norm="group", epochs=10, global_batch=128, optimizer="sgd",
-                      lr=0.03, weight_decay=1e-4, momentum=0.9, moco_queue=4096, moco_m=0.99, moco_t=0.2, moco_head_bn=True,
-                      aug=AugConfig.moco_v2()),
+                      lr=0.06, weight_decay=1e-4, momentum=0.9, moco_queue=4096, moco_m=0.99, moco_t=0.2, moco_head_bn=True,
+                      aug=AugConfig(scale=(0.4, 1.0))),
     # downstream-aware, ResNet-50: AdamW, batch 512, 90 epochs, cosine, lr 1e-4 (1e-5 when init_from ImageNet weights)
     "paper-aware-resnet50": dict(method="supervised", backbone="resnet50", epochs=90, global_batch=512, optimizer="adamw",
                                  lr=1e-4, weight_decay=0.05, aug=AugConfig.imagenet()),

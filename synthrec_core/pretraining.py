@@ -135,8 +135,9 @@ def _prepare(cfg: PretrainConfig, images: Any, labels: Any, out_dir: Any, world:
     n = len(x)
     check(cfg.global_batch % world == 0, f"global_batch={cfg.global_batch} is not divisible by the world size {world}")
     check(n >= cfg.global_batch, f"the set has {n} images, fewer than global_batch={cfg.global_batch}")
-    y = None
-    if cfg.method == "supervised" or labels is not None:
+    y = None  # MoCo ignores labels (and they are not part of its run key)
+    if cfg.method == "supervised":
+        check(labels is not None, "supervised pre-training needs labels")
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
         check(len(y) == n, f"{len(y)} labels for {n} images")
         check(int(y.min()) >= 0, "labels must be >= 0")
@@ -225,8 +226,9 @@ def _epoch(cfg: PretrainConfig, p: dict[str, Any], model: nn.Module, net: nn.Mod
         stats[0, step], stats[1, step] = float(loss.detach()), float(acc.mean())
     wall = _sync_time(device) - t0
     if dist is not None:
+        stats = stats.to(device)
         dist.all_reduce(stats)
-        stats /= world
+        stats = stats.cpu() / world
     return {"epoch": epoch, "loss": float(stats[0].mean()), "train_acc": float(stats[1].mean()),
             "lr": float(opt.param_groups[0]["lr"]), "steps": steps, "images": steps * B, "seconds": wall,
             "images_per_s": steps * B / wall, "data_s": t_data, "data_share": t_data / wall, "world": world,
@@ -331,7 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     try:
         cfg = PretrainConfig.from_dict(json.loads(Path(args.config).read_text())) if args.config else PretrainConfig.preset(args.preset)
-        images, labels = _load_data(args)
+        rank, _, dist, device = distributed.setup(cfg.device)
+        data: list[Any] = []
+        for turn in (0, 1):  # rank 0 decodes (and caches) a set first; the others then read the cache
+            distributed.agree(dist, distributed.attempt(lambda: data.extend(_load_data(args))) if (rank == 0) == (turn == 0) else None,
+                              device, "fix the data and run again")
+        images, labels = data
         res = pretrain(cfg, images, labels, out_dir=args.out, log=not args.quiet)
     except ConfigError as e:
         print(f"ConfigError: {e}", file=sys.stderr)

@@ -80,7 +80,9 @@ class TransferConfig(Config):
         check(len(self.C_grid) > 0 and all(c > 0 for c in self.C_grid), f"C_grid={self.C_grid!r} must be non-empty and positive")
         check(list(self.milestones) == sorted(set(self.milestones)) and all(0 < m < self.epochs for m in self.milestones),
               f"milestones={self.milestones!r} must be increasing epochs in (0, epochs)")
-        check(self.weight_decay >= 0 and 0 <= self.momentum < 1 and 0 < self.gamma <= 1, "weight_decay, momentum or gamma out of range")
+        check(self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be >= 0")
+        check(0 <= self.momentum < 1, f"momentum={self.momentum!r} must be in [0, 1)")
+        check(0 < self.gamma <= 1, f"gamma={self.gamma!r} must be in (0, 1]")
         check(isinstance(self.aug, AugConfig), f"aug must be an AugConfig, got {type(self.aug).__name__}")
 
     @classmethod
