@@ -135,16 +135,14 @@ def _prepare(cfg: PretrainConfig, images: Any, labels: Any, out_dir: Any, world:
     n = len(x)
     check(cfg.global_batch % world == 0, f"global_batch={cfg.global_batch} is not divisible by the world size {world}")
     check(n >= cfg.global_batch, f"the set has {n} images, fewer than global_batch={cfg.global_batch}")
-    y = None  # MoCo ignores labels (and they are not part of its run key)
+    y = num_classes = None  # MoCo ignores labels (and they are not part of its run key)
     if cfg.method == "supervised":
         check(labels is not None, "supervised pre-training needs labels")
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
         check(len(y) == n, f"{len(y)} labels for {n} images")
         check(int(y.min()) >= 0, "labels must be >= 0")
-    num_classes = None
-    if cfg.method == "supervised":
-        num_classes = int(y.max()) + 1
         check(len(torch.unique(y)) >= 2, f"the label space has one class ({int(y[0])}); supervised pre-training needs two or more")
+        num_classes = int(y.max()) + 1
     init_key = None
     if cfg.init_from is not None:
         check(Path(cfg.init_from).exists(), f"init_from={cfg.init_from!r} does not exist")
@@ -253,7 +251,9 @@ def pretrain(cfg: PretrainConfig, images: Any, labels: Any = None, out_dir: str 
     result = lambda hist, resumed, cached: PretrainResult(out / FINAL, p["run_key"], cfg, hist, in_chans, resumed, cached)  # noqa: E731
     if p["final"] is not None:
         return result(p["final"]["history"], None, True)
-    model, trained, backbone = _build(cfg, in_chans, p["num_classes"], world, device)
+    built: list[Any] = []
+    distributed.agree(dist, distributed.attempt(lambda: built.extend(_build(cfg, in_chans, p["num_classes"], world, device))), device)
+    model, trained, backbone = built
     steps = len(p["x"]) // cfg.global_batch
     if cfg.optimizer == "adamw":
         opt = torch.optim.AdamW(trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -331,6 +331,22 @@ def test_a_failing_rank_stops_every_rank_without_hanging(tmp_path):
     assert "another rank failed" in r.stderr and "IsADirectoryError" in r.stderr
 
 
+@pytest.mark.slow  # two more torchrun launches
+def test_ddp_bad_world_size_and_plain_batchnorm(tmp_path):
+    """Under torchrun: a global batch that 2 ranks cannot split is a ConfigError on every rank
+    before training; plain BatchNorm (norm="default") under DDP is *not* one process's result."""
+    x, y = quadrants(128)
+    np.savez(tmp_path / "data.npz", images=x, labels=y)
+    r = subprocess.run(_cli(dict(global_batch=33), tmp_path / "data.npz", tmp_path / "odd", nproc=2), env=_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and r.stderr.count("not divisible by the world size 2") == 2, r.stderr[-2000:]
+    assert not (tmp_path / "odd" / "checkpoint.pt").exists()
+    cfg = dict(backbone="resnet-mini", norm="default", epochs=1, global_batch=32, optimizer="sgd", lr=0.05)
+    a, b = _two_vs_one(tmp_path, cfg, x, y)
+    assert not torch.allclose(a["model"]["body.layer1.0.bn1.running_var"], b["model"]["body.layer1.0.bn1.running_var"], atol=1e-2)
+    assert abs(a["history"][0]["loss"] - b["history"][0]["loss"]) > 1e-3
+
+
 # --------------------------------------------------------------------------- transfer
 
 
