@@ -80,16 +80,17 @@ class Bootstrap:
 
 
 def finding(fid: str, claim: str, paper: str, measured: dict[str, Any], direction: int, *, unit: str = "points",
-            scale: float = 100.0, seeds: Sequence[int] | None = None, note: str = "") -> dict[str, Any]:
+            scale: float = 100.0, seeds: Sequence[int] | None = None, note: str = "", null: float = 0.0) -> dict[str, Any]:
     """One row of the findings contract: the paper's evidence, our mean ± std over seeds, the
-    interval, ``reproduced`` (the paper's sign and |mean| > std) and ``significant`` (the
-    interval excludes 0 on the paper's side). ``measured`` is :meth:`Bootstrap.evaluate`'s
-    output (fractions; ``scale`` turns them into ``unit``)."""
+    interval, ``reproduced`` (the paper's sign relative to ``null`` and |mean - null| > std) and
+    ``significant`` (the interval excludes ``null`` on the paper's side). ``measured`` is
+    :meth:`Bootstrap.evaluate`'s output (fractions; ``scale`` turns them into ``unit``); ``null``
+    is in the scaled unit (0 for a difference, 1 for a ratio)."""
     check(direction in (1, -1), f"direction={direction!r} must be +1 or -1")
     m, s = measured["mean"] * scale, measured["std"] * scale
     lo, hi = (x * scale for x in measured["interval"])
-    reproduced = bool(np.sign(m) == direction and abs(m) > s)
-    significant = bool(lo > 0) if direction > 0 else bool(hi < 0)
+    reproduced = bool(np.sign(m - null) == direction and abs(m - null) > s)
+    significant = bool(lo > null) if direction > 0 else bool(hi < null)
     return {"id": fid, "claim": claim, "paper": paper, "mean": m, "std": s, "seeds": list(seeds) if seeds is not None else None,
-            "n_seeds": measured["n"], "interval": [lo, hi], "unit": unit, "direction": "+" if direction > 0 else "-",
+            "n_seeds": measured["n"], "interval": [lo, hi], "unit": unit, "direction": "+" if direction > 0 else "-", "null": null,
             "reproduced": reproduced, "significant": significant, "note": note}

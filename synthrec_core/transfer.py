@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import Backbone, build_backbone, load_backbone_weights
-from .classifier import accuracy, linear_probe
+from .classifier import linear_probe, predict
 from .config import Config, check, check_choice
 from .pretrain_data import AugConfig, as_uint8_tensor, augment, batch_generator, epoch_permutation, to_model_input
 from .pretrain_config import lr_lambda
@@ -135,11 +135,14 @@ def _features(model: Backbone, x: torch.Tensor, batch_size: int, device: str) ->
 
 
 @torch.no_grad()
-def _accuracy(model: Backbone, x: torch.Tensor, y: torch.Tensor, cfg: TransferConfig) -> float:
+def _predict(model: Backbone, x: torch.Tensor, cfg: TransferConfig) -> torch.Tensor:
     model.eval()
-    pred = torch.cat([model(to_model_input(x[i : i + cfg.eval_batch].to(cfg.device), model.spec.input_size)).argmax(1).cpu()
+    return torch.cat([model(to_model_input(x[i : i + cfg.eval_batch].to(cfg.device), model.spec.input_size)).argmax(1).cpu()
                       for i in range(0, len(x), cfg.eval_batch)])
-    return float((pred == y).float().mean())
+
+
+def _accuracy(model: Backbone, x: torch.Tensor, y: torch.Tensor, cfg: TransferConfig) -> float:
+    return float((_predict(model, x, cfg) == y).float().mean())
 
 
 # --------------------------------------------------------------------------- transfer
@@ -220,7 +223,7 @@ def transfer(model: str | PretrainResult, splits: Sequence[Any], cfg: TransferCo
     ``model``: a ``PretrainResult`` (start from its weights), or a backbone name (random init
     with ``cfg.seed``; ``weights`` optionally loads a weights file or state dict; ``norm`` as
     in ``build_backbone``). Images are matched to the backbone's input channels.
-    Returns ``(metrics, model)``: ``metrics`` has ``test_acc`` and ``val_acc`` (fractions),
+    Returns ``(metrics, model)``: ``metrics`` has ``test_acc`` and ``val_acc`` (fractions), ``test_pred``,
     ``selected`` ({lr, epoch} or {C}), ``curves`` (fine-tuning: one row per lr and epoch with
     ``train_loss`` and ``val_acc``; linear: one row per C), ``init``, ``seconds``; ``model`` is
     the selected network (linear mode: the frozen backbone with the probe as its head).
@@ -236,18 +239,20 @@ def transfer(model: str | PretrainResult, splits: Sequence[Any], cfg: TransferCo
     t0 = time.perf_counter()
     if cfg.mode == "finetune":
         net, curves, selected = _finetune(make, tr, va, cfg)
-        test_acc = _accuracy(net, te[0], te[1], cfg)
+        test_pred = _predict(net, te[0], cfg).numpy()
     else:
         net = make().to(cfg.device)
         f_tr, f_va, f_te = (_features(net, x, cfg.eval_batch, cfg.device) for x, _ in (tr, va, te))
         probe, info = linear_probe(f_tr, tr[1].numpy(), val=(f_va, va[1].numpy()), C_grid=cfg.C_grid, num_classes=num_classes)
-        test_acc = accuracy(probe, f_te, te[1].numpy())
+        test_pred = predict(probe, f_te)
         net.head = probe
         net.eval()
         curves = [{"C": c, "val_acc": a, "selected": c == info["C"]} for c, a in info["grid"].items()]
         selected = {"C": info["C"], "val_acc": info["val_acc"]}
+    test_acc = float((test_pred == te[1].numpy()).mean())
     metrics = {"mode": cfg.mode, "backbone": name, "init": label, "num_classes": num_classes, "n_train": len(tr[1]),
-               "val_acc": selected["val_acc"], "test_acc": test_acc, "selected": selected, "curves": curves,
+               "val_acc": selected["val_acc"], "test_acc": test_acc, "test_pred": test_pred.astype(int).tolist(),
+               "selected": selected, "curves": curves,
                "seconds": time.perf_counter() - t0, "config": cfg.to_dict()}
     return metrics, net
 

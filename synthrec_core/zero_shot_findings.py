@@ -122,13 +122,13 @@ def scratch_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int
         for j in range(flat_syn.size):
             curve = np.maximum.accumulate(flat_real[:, j])  # monotone for interpolation
             eq[j] = np.exp(np.interp(flat_syn[j], curve, logn)) if flat_syn[j] > curve[0] else real_sizes[0] * flat_syn[j] / max(curve[0], 1e-9)
-        return (n_syn / eq).reshape(syn.shape) - 1.0
+        return (n_syn / eq).reshape(syn.shape)
 
     f = finding("F8", "trained from scratch, synthetic data is about 5x less data-efficient than real",
                 "500 synthetic images per class ≈ 95 real (ratio ≈ 5.3)", Bootstrap(cells, n_boot=n_boot).evaluate(stat), +1,
-                unit="(ratio - 1)", scale=1.0, seeds=sorted(df["seed"].unique().tolist()),
-                note=f"{d}: {n_syn} synthetic images per class over the real images per class of equal accuracy, minus 1 "
-                     "(0 = equally data-efficient); beyond the largest real size the ratio is a lower bound")
+                unit="x", scale=1.0, null=1.0, seeds=sorted(df["seed"].unique().tolist()),
+                note=f"{d}: {n_syn} synthetic images per class over the real images per class of equal accuracy "
+                     "(1 = equally data-efficient); beyond the largest real size the ratio is a lower bound")
     return f
 
 

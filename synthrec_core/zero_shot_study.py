@@ -12,6 +12,7 @@ saves under ``results/``:
   (nested: per-image seeds do not depend on the set), CT seed varies;
 - :func:`prompt_style`: the head initialised from the best single template vs the ensemble;
 - :func:`tower_grid`: head only vs the last block vs the whole image tower (Table 3);
+- :func:`from_scratch`: a small network trained from scratch on real vs synthetic images;
 - :func:`audit`: nearest real *test* images of each kept synthetic set.
 
 The findings F1-F8 are computed from these tables by :mod:`synthrec_core.zero_shot_findings`.
@@ -30,7 +31,7 @@ from .grid import Grid
 from .zero_shot import ZeroShotConfig, config_key, run_recipe, zero_shot_head
 
 __all__ = ["Prepared", "prepare", "variants", "ablation", "saturation", "prompt_style", "tuned_share", "tower_grid", "audit",
-           "audit_examples", "first_cell", "cell_set", "VARIANTS"]
+           "audit_examples", "first_cell", "cell_set", "from_scratch", "VARIANTS"]
 
 #: the paper's Table 2 columns: (prompts, cf, loss)
 VARIANTS = {"B-CE": ("basic", False, "ce"), "B-SCE": ("basic", False, "sce"), "LE-CE": ("le", False, "ce"),
@@ -267,3 +268,66 @@ def audit_examples(p: Prepared, result: dict[str, Any], n: int = 8) -> list[tupl
         test = np.asarray(p.splits.test.image(c["test"]).convert("L"))
         out.append((syn, test, c["cosine"]))
     return out
+
+
+def from_scratch(tk: Any, dataset: str, cfg: ZeroShotConfig, real_sizes: Sequence[int], syn_sizes: Sequence[int],
+                 seeds: Sequence[int], grid: Grid, epochs: int = 30, backbone: str = "resnet-mini", gen_seed: int = 0,
+                 progress: bool = True) -> pd.DataFrame:
+    """A small network trained from scratch on n real or n synthetic images per class, same real
+    val (epoch and lr chosen there) and test (paper: 500 synthetic images per class ≈ 95 real).
+
+    Synthetic images are the full recipe's (LE + CF) at each size, cut from one set of the largest
+    pool; real images are ``n`` per class drawn from train by seed. Training seed = ``seed``.
+    """
+    from .data import kshot_indices
+    from .transfer import TransferConfig, transfer
+    from .zero_shot import le_prompts, pool_job, select_images
+
+    p = prepare(tk, dataset)
+    ratio = cfg.pool_per_class / cfg.train_per_class
+    job = pool_job(list(p.splits.classnames), le_prompts(p.splits, p.spec, cfg.le_sentences, gen_seed, tk.enhancer),
+                   int(np.ceil(max(syn_sizes) * ratio)), tk.gen, gen_seed)
+    tc = TransferConfig(epochs=epochs)
+    val, test = (_split_images(p.splits.val), p.splits.val.labels), (_split_images(p.splits.test), p.splits.test.labels)
+    rows = []
+
+    def run(kind: str, n: int, seed: int) -> dict[str, Any]:
+        key = {**p.key, "scratch": backbone, "transfer": tc.cache_key(), "data": kind, "n": n, "seed": seed,
+               **({"set_job": job.replace(device="cpu").resolved(tk.pipeline).set_key} if kind == "synthetic" else {})}
+
+        def compute() -> dict[str, Any]:
+            if kind == "real":
+                idx = kshot_indices(p.splits.train.labels, n, seed)
+                train = (p.splits.train.images[idx], p.splits.train.labels[idx])
+            else:
+                from .generation import generate
+
+                s = generate(job, tk.pipeline, progress=progress)
+                feats = encode_images(tk.encoder, s, progress=False)
+                rows_kept, _, _ = select_images(s, feats, p.head, cfg.replace(train_per_class=n,
+                                                pool_per_class=max(n, int(np.ceil(n * ratio)))), gen_seed, tk.encoder.key())
+                m = s.manifest().iloc[rows_kept]
+                train = (_decode(s, m), m["class_index"].to_numpy())
+            metrics, _ = transfer(backbone, (train, val, test), tc.replace(seed=seed))
+            return {k: metrics[k] for k in ("test_acc", "val_acc", "test_pred", "selected", "n_train")}
+
+        return grid.cell(key, compute)
+
+    for kind, sizes in (("real", real_sizes), ("synthetic", syn_sizes)):
+        for n in sizes:
+            for seed in seeds:
+                res = run(kind, n, seed)
+                rows.append({"dataset": dataset, "data": kind, "images_per_class": n, "seed": seed, "test_acc": res["test_acc"],
+                             "val_acc": res["val_acc"], "test_pred": res["test_pred"], "backbone": backbone})
+    return pd.DataFrame(rows)
+
+
+def _decode(s: Any, m: pd.DataFrame) -> np.ndarray:
+    """A set's images (manifest rows ``m``) as uint8 ``[N, H, W]`` (grayscale) or ``[N, H, W, 3]``."""
+    from PIL import Image
+
+    out = []
+    for path in m["path"]:
+        with Image.open(s.root / path) as im:
+            out.append(np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB")))
+    return np.stack(out)
