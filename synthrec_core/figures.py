@@ -89,7 +89,7 @@ def findings_forest(findings: pd.DataFrame, profile: str) -> Any:
                     color=colour, capsize=3)
         ax.text(r["ci_high"], i, f"  {r['unit']}", va="center", fontsize=7, color="0.4")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(f)), [f"{r['id']} {r['section']}" for _, r in f.iterrows()])
+    ax.set_yticks(range(len(f)), [f"{r['id']} ({r['section']})" for _, r in f.iterrows()])
     ax.invert_yaxis()
     ax.set_xlabel("measured difference (95% paired bootstrap interval); green = reproduced")
     stamp(fig, profile)

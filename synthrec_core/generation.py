@@ -62,7 +62,7 @@ def set_scheduler(pipe: Any, name: str | None) -> Any:
     if name is None:
         return pipe
     from .config import check_choice
-    from .models import make_scheduler
+    from .schedulers import make_scheduler
 
     check_choice("scheduler", name, SCHEDULERS)
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import Config, ConfigError, check, check_choice
+from .schedulers import SCHEDULERS
 from .sets import class_dirname
 from .utils import file_sha256, stable_hash
 
 __all__ = ["GenerationJob", "ImageUnit", "SCHEDULERS", "DTYPES", "image_seed", "reference_hash"]
 
-#: scheduler names a job may ask for (built by ``models.make_scheduler`` from the pipeline's config)
-SCHEDULERS = ("ddim", "dpm", "dpm++", "euler", "euler_a", "pndm", "ddpm", "unipc")
 DTYPES = ("float32", "float16", "bfloat16")
 
 

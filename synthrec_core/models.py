@@ -42,7 +42,7 @@ __all__ = [
     "SCHEDULERS",
 ]
 
-from .jobs import SCHEDULERS  # noqa: E402  (one list of scheduler names, shared with jobs)
+from .schedulers import SCHEDULERS, make_scheduler  # noqa: E402,F401  (re-exported)
 
 
 class ModelUnavailable(FileNotFoundError):
@@ -67,7 +67,7 @@ class _Generator:
 _GENERATORS: dict[str, _Generator] = {}
 #: ``model_index.json`` ``_class_name`` -> loader(folder, img2img, dtype) -> pipeline
 _PIPELINE_CLASSES: dict[str, Callable[..., Any]] = {}
-_PLUGINS_LOADED = False
+_EXTRA_FILES: dict[str, Callable[[], Sequence[Path]]] = {}
 
 
 def register_clip(prefix: str, loader: Callable[..., tuple]) -> None:
@@ -89,21 +89,10 @@ def register_pipeline_class(class_name: str, loader: Callable[..., Any], extra_f
     _EXTRA_FILES[class_name] = extra_files
 
 
-_EXTRA_FILES: dict[str, Callable[[], Sequence[Path]]] = {}
-
-
 def _ensure_plugins() -> None:
-    """Import the plugins the profiles list (once per process)."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    import importlib
+    from .profiles import ensure_plugins
 
-    from .profiles import plugin_modules
-
-    for mod in plugin_modules():
-        importlib.import_module(mod)
+    ensure_plugins()
 
 
 # ------------------------------------------------------------------------------ presets
@@ -186,25 +175,6 @@ def _looks_like_missing(e: BaseException) -> bool:
 
 
 # ------------------------------------------------------------------------------ generators
-def make_scheduler(name: str, config: Any) -> Any:
-    """A diffusers scheduler called ``name`` (one of :data:`SCHEDULERS`) built from another's ``config``."""
-    import diffusers
-
-    classes = {
-        "ddim": diffusers.DDIMScheduler,
-        "dpm": diffusers.DPMSolverMultistepScheduler,
-        "dpm++": diffusers.DPMSolverMultistepScheduler,
-        "euler": diffusers.EulerDiscreteScheduler,
-        "euler_a": diffusers.EulerAncestralDiscreteScheduler,
-        "pndm": diffusers.PNDMScheduler,
-        "ddpm": diffusers.DDPMScheduler,
-        "unipc": diffusers.UniPCMultistepScheduler,
-    }
-    if name not in classes:
-        raise ConfigError(f"unknown scheduler {name!r}; choose one of {list(classes)}")
-    return classes[name].from_config(config)
-
-
 def _folder_of(model_id: str) -> Path | None:
     """The local folder ``model_id`` names (a registered name or a path), or None for a hub id.
 

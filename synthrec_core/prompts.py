@@ -294,13 +294,10 @@ def _imagenet_definitions() -> dict[str, tuple[list[str], str]]:
 
 def _class_synset(wn, classname: str):
     """The WordNet noun synset a class name most likely means (downstream concepts fixed)."""
-    try:
-        from .mini.corpus_sources import DOWNSTREAM_CONCEPTS
+    from .data.classnames import DOWNSTREAM_CONCEPTS
 
-        if classname in DOWNSTREAM_CONCEPTS:
-            return wn.synset(DOWNSTREAM_CONCEPTS[classname][0])
-    except Exception:  # noqa: BLE001 - the mini package is optional here
-        pass
+    if classname in DOWNSTREAM_CONCEPTS:
+        return wn.synset(DOWNSTREAM_CONCEPTS[classname][0])
     key = classname.strip().lower().replace(" ", "_")
     synsets = wn.synsets(key, "n")
     if not synsets:

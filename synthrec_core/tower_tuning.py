@@ -49,7 +49,7 @@ from torch import nn
 from .classifier import HeadConfig, ZeroShotHead, _teacher, soft_target_ce
 from .config import Config, ConfigError, check, check_choice
 
-__all__ = ["TowerConfig", "last_block", "tuned_parameters", "parameter_share", "encode_tower", "evaluate_tower", "tune_tower"]
+__all__ = ["TowerConfig", "register_last_block", "last_block", "tuned_parameters", "parameter_share", "encode_tower", "evaluate_tower", "tune_tower"]
 
 PARTS = ("head", "last_block", "all")
 
@@ -78,22 +78,31 @@ class TowerConfig(Config):
 # --------------------------------------------------------------------------- which parameters
 
 
+#: (predicate on the image tower, function giving its last block's names), added by plugins
+_LAST_BLOCKS: list[tuple[Any, Any]] = []
+
+
+def register_last_block(matches: Any, names: Any) -> None:
+    """Teach :func:`last_block` another tower: ``matches(visual) -> bool``, ``names(visual) -> list[str]``
+    (the mini world registers MiniCLIP's ``TimmModel(MiniCNN)`` this way)."""
+    _LAST_BLOCKS.append((matches, names))
+
+
 def last_block(visual: nn.Module) -> list[str]:
     """Names (module or parameter paths inside ``visual``) that make up the tower's last block.
 
-    Raises :class:`ConfigError` for towers whose last block is not defined here.
+    Raises :class:`ConfigError` for towers whose last block is not defined here or registered.
     """
     from open_clip.modified_resnet import ModifiedResNet
     from open_clip.timm_model import TimmModel
     from open_clip.transformer import VisionTransformer
 
-    from .mini.miniclip import MiniCNN
+    from .profiles import ensure_plugins
 
-    if isinstance(visual, TimmModel) and isinstance(visual.trunk, MiniCNN):
-        feats = visual.trunk.features
-        pools = [i for i, m in enumerate(feats) if isinstance(m, nn.MaxPool2d)]
-        start = pools[-1] + 1 if pools else 0
-        return [f"trunk.features.{i}" for i in range(start, len(feats))] + ["trunk.fc", "head"]
+    ensure_plugins()
+    for matches, names in _LAST_BLOCKS:
+        if matches(visual):
+            return names(visual)
     if isinstance(visual, ModifiedResNet):
         return ["layer4", "attnpool"]
     if isinstance(visual, VisionTransformer):

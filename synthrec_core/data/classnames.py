@@ -216,3 +216,33 @@ def imagenet_names(wnids: list[str]) -> list[str]:
     if all(w in table for w in wnids):
         return [table[w] for w in wnids]
     return _unique_names(wnids)
+
+
+#: WordNet noun synsets of the mini downstream datasets' class names (Animal-MNIST, Fashion-MNIST):
+#: which sense of "bag" or "coat" a class means (language enhancement and the mini world's clip-art
+#: mapping both use it)
+ANIMAL_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "bear": ("bear.n.01",),
+    "bird": ("bird.n.01",),
+    "cat": ("cat.n.01",),
+    "cow": ("cattle.n.01",),
+    "dog": ("dog.n.01",),
+    "elephant": ("elephant.n.01", "mammoth.n.01"),
+    "giraffe": ("giraffe.n.01",),
+    "horse": ("horse.n.01",),
+    "sheep": ("sheep.n.01",),
+    "zebra": ("zebra.n.01",),
+}
+CLOTHING_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "t-shirt": ("jersey.n.03",),
+    "trouser": ("trouser.n.01",),
+    "pullover": ("sweater.n.01",),
+    "dress": ("dress.n.01",),
+    "coat": ("coat.n.01",),
+    "sandal": ("sandal.n.01",),
+    "shirt": ("shirt.n.01",),
+    "sneaker": ("gym_shoe.n.01",),
+    "bag": ("bag.n.04", "bag.n.01"),
+    "ankle boot": ("boot.n.01",),
+}
+DOWNSTREAM_CONCEPTS: dict[str, tuple[str, ...]] = {**ANIMAL_CONCEPTS, **CLOTHING_CONCEPTS}

@@ -37,6 +37,24 @@ def _register() -> None:
 
         return load_minigen_folder(folder, img2img, dtype or torch.float32)
 
+    def minicnn_tower(visual):
+        from open_clip.timm_model import TimmModel
+
+        from .miniclip import MiniCNN
+
+        return isinstance(visual, TimmModel) and isinstance(visual.trunk, MiniCNN)
+
+    def minicnn_last_block(visual):
+        import torch.nn as nn
+
+        feats = visual.trunk.features
+        pools = [i for i, m in enumerate(feats) if isinstance(m, nn.MaxPool2d)]
+        start = pools[-1] + 1 if pools else 0
+        return [f"trunk.features.{i}" for i in range(start, len(feats))] + ["trunk.fc", "head"]
+
+    from .. import tower_tuning
+
+    tower_tuning.register_last_block(minicnn_tower, minicnn_last_block)
     models.register_clip("MiniCLIP", clip)
     models.register_pipeline_class("MiniGenPipeline", minigen, extra_files=minilm)
     shipped = Path(__file__).resolve().parent / "weights" / "minigen"

@@ -46,31 +46,7 @@ OPENCLIPART_DIR = Path("/usr/share/openclipart/svg")
 EMOJI_DIR = Path("/usr/share/javascript/emojify.js/images/emoji")
 
 #: downstream concept -> WordNet synsets whose hyponyms count as the concept
-ANIMAL_CONCEPTS: dict[str, tuple[str, ...]] = {
-    "bear": ("bear.n.01",),
-    "bird": ("bird.n.01",),
-    "cat": ("cat.n.01",),
-    "cow": ("cattle.n.01",),
-    "dog": ("dog.n.01",),
-    "elephant": ("elephant.n.01", "mammoth.n.01"),
-    "giraffe": ("giraffe.n.01",),
-    "horse": ("horse.n.01",),
-    "sheep": ("sheep.n.01",),
-    "zebra": ("zebra.n.01",),
-}
-CLOTHING_CONCEPTS: dict[str, tuple[str, ...]] = {
-    "t-shirt": ("jersey.n.03",),
-    "trouser": ("trouser.n.01",),
-    "pullover": ("sweater.n.01",),
-    "dress": ("dress.n.01",),
-    "coat": ("coat.n.01",),
-    "sandal": ("sandal.n.01",),
-    "shirt": ("shirt.n.01",),
-    "sneaker": ("gym_shoe.n.01",),
-    "bag": ("bag.n.04", "bag.n.01"),
-    "ankle boot": ("boot.n.01",),
-}
-DOWNSTREAM_CONCEPTS: dict[str, tuple[str, ...]] = {**ANIMAL_CONCEPTS, **CLOTHING_CONCEPTS}
+from ..data.classnames import ANIMAL_CONCEPTS, CLOTHING_CONCEPTS, DOWNSTREAM_CONCEPTS  # noqa: E402  (downstream class -> WordNet synsets)
 
 #: words WordNet files elsewhere (young animals, plurals it lacks, emoji names): word -> concept
 _ALIASES = {

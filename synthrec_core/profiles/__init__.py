@@ -17,7 +17,7 @@ import yaml
 
 from ..config import ConfigError, check_choice
 
-__all__ = ["PROFILE_DIR", "list_profiles", "load_profile", "plugin_modules", "section"]
+__all__ = ["PROFILE_DIR", "list_profiles", "load_profile", "plugin_modules", "ensure_plugins", "section"]
 
 PROFILE_DIR = Path(__file__).resolve().parent
 
@@ -71,3 +71,19 @@ def plugin_modules() -> list[str]:
             if m not in mods:
                 mods.append(m)
     return mods
+
+
+_PLUGINS_LOADED = False
+
+
+def ensure_plugins() -> None:
+    """Import every plugin a profile lists, once per process (they register models and tower
+    layouts with the core's hooks; the core names them only here, as data)."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    import importlib
+
+    for mod in plugin_modules():
+        importlib.import_module(mod)
