@@ -33,12 +33,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Config, check, check_choice
+from .heads import ZeroShotHead, model_logit_scale, zero_shot_weights  # noqa: F401  (re-exported: the head and its training live together for callers)
 
 __all__ = [
     "zero_shot_weights",
     "ZeroShotHead",
     "HeadConfig",
     "soft_target_ce",
+    "lr_schedule",
     "tune_head",
     "mix_train",
     "phase_train",
@@ -50,104 +52,6 @@ __all__ = [
 ]
 
 Split = tuple[Any, Any]  # (features [N, D], labels [N])
-
-
-# --------------------------------------------------------------------------- zero-shot head
-
-
-def _check_templates(templates: Sequence[str]) -> list[str]:
-    templates = [templates] if isinstance(templates, str) else list(templates)
-    check(len(templates) > 0, "templates is empty; give at least one template containing '{}'")
-    for t in templates:
-        check(isinstance(t, str) and "{}" in t, f"template {t!r} has no '{{}}' placeholder for the class name")
-    return templates
-
-
-def zero_shot_weights(
-    model: Any,
-    tokenizer: Callable[[Sequence[str]], Any],
-    classnames: Sequence[str],
-    templates: Sequence[str],
-    device: str = "cpu",
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """CLIP zero-shot classifier weights ``[C, D]`` (float32, unit rows).
-
-    ``model``: open_clip-style (``encode_text``); ``tokenizer``: list of strings -> token tensor.
-    Each template's ``{}`` is replaced by the class name; row c is the mean over templates of
-    the normalised text embeddings, renormalised. Text is encoded ``batch_size`` prompts at a
-    time (the result does not depend on it).
-    """
-    from .features import encode_texts
-    from .filtering import class_embeddings
-
-    templates = _check_templates(templates)
-    classnames = list(classnames)
-    check(len(classnames) > 0, "classnames is empty")
-    check(all(isinstance(c, str) and c.strip() for c in classnames), f"classnames must be non-empty strings: {classnames}")
-    dup = sorted({c for c in classnames if classnames.count(c) > 1})
-    check(not dup, f"duplicate class names {dup}")
-    check(isinstance(batch_size, int) and batch_size > 0, f"batch_size={batch_size!r} must be a positive int")
-    texts = [t.replace("{}", c) for c in classnames for t in templates]
-    chunks = [encode_texts(model, tokenizer, texts[i : i + batch_size], device=device) for i in range(0, len(texts), batch_size)]
-    emb = np.concatenate(chunks).reshape(len(classnames), len(templates), -1)
-    return torch.from_numpy(class_embeddings(emb).astype(np.float32))
-
-
-def _model_logit_scale(model: Any) -> float:
-    """The model's log logit scale (open_clip stores log(100) ~ 4.605 in ``logit_scale``)."""
-    ls = getattr(model, "logit_scale", None)
-    if ls is None:
-        return math.log(100.0)
-    return float(ls.detach().float().reshape(-1)[0]) if torch.is_tensor(ls) else float(ls)
-
-
-class ZeroShotHead(nn.Module):
-    """Linear head ``exp(logit_scale) * normalize(f) @ W.T + b`` on image features.
-
-    ``weights`` ``[C, D]`` initialise W (copied); b starts at 0 unless ``bias`` is given.
-    ``logit_scale`` is the *log* scale, as in open_clip (default log 100); it is a frozen
-    parameter, so tuning changes only W and b.
-    """
-
-    def __init__(self, weights: torch.Tensor | np.ndarray, logit_scale: float = math.log(100.0), bias: Any = None) -> None:
-        super().__init__()
-        w = torch.as_tensor(np.asarray(weights) if not torch.is_tensor(weights) else weights).detach().float().clone()
-        check(w.ndim == 2 and w.shape[0] > 0 and w.shape[1] > 0, f"weights must be [C, D], got shape {tuple(w.shape)}")
-        check(torch.isfinite(w).all().item(), "weights contain NaN or inf")
-        b = torch.zeros(w.shape[0]) if bias is None else torch.as_tensor(np.asarray(bias) if not torch.is_tensor(bias) else bias).detach().float().clone()
-        check(b.shape == (w.shape[0],), f"bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
-        self.weight = nn.Parameter(w)
-        self.bias = nn.Parameter(b)
-        self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)), requires_grad=False)
-
-    @classmethod
-    def from_model(
-        cls, model: Any, tokenizer: Callable, classnames: Sequence[str], templates: Sequence[str], device: str = "cpu", batch_size: int = 256
-    ) -> "ZeroShotHead":
-        """The zero-shot head of an open_clip-style model (its own ``logit_scale``)."""
-        w = zero_shot_weights(model, tokenizer, classnames, templates, device=device, batch_size=batch_size)
-        return cls(w, logit_scale=_model_logit_scale(model))
-
-    @classmethod
-    def from_weights(cls, weights: Any, model: Any = None) -> "ZeroShotHead":
-        """A head with ``weights`` [C, D] and ``model``'s logit scale (log 100 without a model)."""
-        return cls(weights, logit_scale=_model_logit_scale(model) if model is not None else math.log(100.0))
-
-    @property
-    def num_classes(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.weight.shape[1]
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        f = F.normalize(features.float(), dim=-1)
-        return self.logit_scale.exp() * f @ self.weight.T + self.bias
-
-    def extra_repr(self) -> str:
-        return f"classes={self.num_classes}, dim={self.dim}, scale={math.exp(self.logit_scale.item()):.1f}"
 
 
 # --------------------------------------------------------------------------- config
@@ -203,6 +107,20 @@ class HeadConfig(Config):
     def paper_mix(cls, **changes: Any) -> "HeadConfig":
         """Paper §2 mix training: lr 1e-3, synthetic batch 512 + real batch 32, SCE on synthetic."""
         return cls(**{"lr": 1e-3, **changes})
+
+
+# --------------------------------------------------------------------------- schedule and losses
+
+
+def lr_schedule(opt: torch.optim.Optimizer, total_steps: int, kind: str = "cosine") -> Any:
+    """Per-step learning-rate schedule: ``"cosine"`` from the optimiser's lr to 0 over
+    ``total_steps`` (held at 0 after), or ``"constant"``. The one schedule every head, adapter,
+    prompt and tower tuner here uses."""
+    check_choice("schedule", kind, ("cosine", "constant"))
+    total = max(1, int(total_steps))
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
 
 # --------------------------------------------------------------------------- losses
@@ -368,11 +286,7 @@ def _fit(
     if val is not None:
         vx, vy = _as_xy(val, "val", head)
     opt = torch.optim.AdamW([head.weight, head.bias], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = cfg.epochs * steps_per_epoch
-    if cfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    sched = lr_schedule(opt, cfg.epochs * steps_per_epoch, cfg.schedule)
     gen = torch.Generator().manual_seed(cfg.seed)
     tag = tag or {}
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import ZeroShotHead, _as_xy, _model_logit_scale
+from .classifier import ZeroShotHead, _as_xy, lr_schedule, model_logit_scale
 from .config import Config, ConfigError, check, check_choice
 
 __all__ = ["CoOpConfig", "PromptEncoder", "prompt_encoder", "train_coop"]
@@ -262,7 +262,7 @@ def train_coop(
     :func:`~synthrec_core.classifier.tune_head`). The model is left exactly as it was (its
     parameters are frozen and it is in eval mode during training; flags and modes restored).
     """
-    ls = _model_logit_scale(model) if logit_scale is None else float(logit_scale)
+    ls = model_logit_scale(model) if logit_scale is None else float(logit_scale)
     enc = prompt_encoder(model, tokenizer, classnames, cfg.n_ctx, cfg.class_template)
     C = len(list(classnames))
     x, y = _as_xy(train, "train")
@@ -281,8 +281,7 @@ def train_coop(
     else:
         opt = torch.optim.AdamW([ctx], lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(y) / cfg.batch_size)
-    cos = cfg.schedule == "cosine"
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) if cos else 1.0)
+    sched = lr_schedule(opt, steps, cfg.schedule)
     scale = math.exp(ls)
 
     def weights() -> torch.Tensor:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import HeadConfig, ZeroShotHead, _as_xy, accuracy, linear_probe, tune_head
+from .classifier import HeadConfig, ZeroShotHead, _as_xy, accuracy, linear_probe, lr_schedule, tune_head
 from .config import Config, check, check_choice
 from .coop import CoOpConfig, train_coop
 
@@ -233,7 +233,7 @@ def tip_adapter_f(head: ZeroShotHead, train: Split, val: Split, cfg: TipFConfig 
     adapter = copy.deepcopy(start).train()
     opt = torch.optim.AdamW([adapter.keys], lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
     total = cfg.epochs * math.ceil(len(y) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    sched = lr_schedule(opt, total, "cosine")
     gen = torch.Generator().manual_seed(cfg.seed)
     own = torch.arange(len(y)) if cfg.leave_one_out else torch.full((len(y),), -1)
 

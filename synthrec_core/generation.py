@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
-import inspect
 import io
 import json
 import os
@@ -40,14 +39,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .image_store import from_store, image_ok, image_store_dir, link, store_enabled, store_path
 from .jobs import SCHEDULERS, GenerationJob, ImageUnit
+from .prompt_embeds import PromptCache
 from .sets import COMPLETE_FILE, IMAGES_DIR, JOB_FILE, RUN_FILE, SetMismatchError, SyntheticSet, write_dataset_card, write_manifest
 from .utils import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
 
 __all__ = ["GenerationJob", "ImageUnit", "GenerationError", "generate", "SCHEDULERS", "set_scheduler", "image_store_dir"]
 
-#: distinct prompts are encoded this many at a time (padded), so an embedding never depends on its neighbours
-PROMPT_CHUNK = 16
 #: what this process generated so far (for the book's cost table): images, seconds, sets started
 STATS = {"images": 0, "seconds": 0.0, "sets": 0}
 _STATS_LOCK = threading.Lock()
@@ -78,74 +77,6 @@ def _load_pipeline(job: GenerationJob) -> Any:
                           dtype=getattr(torch, job.dtype), scheduler=job.scheduler)
 
 
-# -- prompt embeddings --------------------------------------------------------------------
-def _sd_style(pipe: Any) -> bool:
-    enc = getattr(pipe, "encode_prompt", None)
-    return enc is not None and "do_classifier_free_guidance" in inspect.signature(enc).parameters
-
-
-def _accepts_embeds(pipe: Any) -> bool:
-    try:
-        return "prompt_embeds" in inspect.signature(type(pipe).__call__).parameters and hasattr(pipe, "encode_prompt")
-    except (TypeError, ValueError):
-        return False
-
-
-class _PromptCache:
-    """Each distinct prompt (and the negative prompt) encoded once, :data:`PROMPT_CHUNK` at a time.
-
-    Two pipeline families are served: diffusers' Stable-Diffusion-style pipelines
-    (``encode_prompt(..., do_classifier_free_guidance=...)`` returning a tensor pair) and
-    pipelines whose ``encode_prompt(list_of_prompts)`` returns a tuple of batch-first tensors
-    and whose call accepts ``prompt_embeds`` (MiniGen). Others get their prompts as text.
-    """
-
-    def __init__(self, pipe: Any, prompts: Sequence[str], job: GenerationJob) -> None:
-        import torch
-
-        self.kind = "sd" if _sd_style(pipe) else ("tuple" if _accepts_embeds(pipe) else None)
-        self.rows: dict[str, Any] = {}
-        self.neg: Any = None
-        if self.kind is None:
-            return
-        neg = job.negative_prompt or ""
-        distinct = list(dict.fromkeys(prompts))
-        with torch.inference_mode():
-            for i in range(0, len(distinct), PROMPT_CHUNK):
-                part = distinct[i : i + PROMPT_CHUNK]
-                padded = part + [""] * (PROMPT_CHUNK - len(part))
-                emb = self._encode(pipe, padded, job.device)
-                for j, p in enumerate(part):
-                    self.rows[p] = self._row(emb, j)
-            self.neg = self._row(self._encode(pipe, [neg] + [""] * (PROMPT_CHUNK - 1), job.device), 0)
-
-    def _encode(self, pipe: Any, prompts: list[str], device: str) -> Any:
-        if self.kind == "sd":
-            return pipe.encode_prompt(prompts, device, 1, False)[0]
-        return pipe.encode_prompt(prompts)
-
-    @staticmethod
-    def _row(emb: Any, j: int) -> Any:
-        return tuple(t[j : j + 1] for t in emb) if isinstance(emb, tuple) else emb[j : j + 1]
-
-    def kwargs(self, prompts: Sequence[str], guided: bool) -> dict[str, Any]:
-        """Pipeline keyword arguments for a batch with these prompts."""
-        import torch
-
-        if self.kind is None:
-            return {"prompt": list(prompts)}
-
-        def stack(rows: list) -> Any:
-            if isinstance(rows[0], tuple):
-                return tuple(torch.cat(parts) for parts in zip(*rows))
-            return torch.cat(rows)
-
-        out = {"prompt": None, "prompt_embeds": stack([self.rows[p] for p in prompts])}
-        if guided:
-            out["negative_prompt_embeds"] = stack([self.neg] * len(prompts))
-        return out
-
-
 # -- one micro-batch ------------------------------------------------------------------------
 def _open_reference(path: str, width: int, height: int) -> Any:
     from PIL import Image
@@ -169,7 +100,7 @@ def _to_pil(images: Any) -> list:
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
 
 
-def _call(pipe: Any, job: GenerationJob, units: Sequence[ImageUnit], cache: _PromptCache) -> list:
+def _call(pipe: Any, job: GenerationJob, units: Sequence[ImageUnit], cache: PromptCache) -> list:
     """Images for ``units`` from one pipeline call of exactly ``job.micro_batch`` images."""
     import torch
 
@@ -192,60 +123,16 @@ def _call(pipe: Any, job: GenerationJob, units: Sequence[ImageUnit], cache: _Pro
     return images[: len(units)]
 
 
-# -- the image store ---------------------------------------------------------------------
-def image_store_dir() -> Path:
-    """Where images are kept by content: ``cache_dir()/images/<render key>/<xx>/<image key>.png``."""
-    from .paths import cache_dir
-
-    return cache_dir() / "images"
-
-
-def _store_enabled() -> bool:
-    """The store is on unless ``SYNTHREC_IMAGE_STORE`` is 0/off (the test suite turns it off)."""
-    return os.environ.get("SYNTHREC_IMAGE_STORE", "1").lower() not in ("0", "off", "false", "no")
-
-
-def _store_path(job: GenerationJob, u: ImageUnit) -> Path:
-    k = u.image_key
-    return image_store_dir() / job.render_key / k[:2] / f"{k}.png"
-
-
-def _image_ok(path: Path) -> bool:
-    """True if ``path`` is a complete, decodable image."""
-    if not path.exists():
-        return False
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-        return True
-    except Exception:
-        return False
-
-
-def _link(src: Path, dst: Path) -> None:
-    """Put ``src``'s bytes at ``dst`` atomically: a hard link where possible, else a copy."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        atomic_write_bytes(dst, src.read_bytes())
-        return
-    os.replace(tmp, dst)
-
-
-def _write_image(job: GenerationJob, set_dir: Path, u: ImageUnit, img: Any) -> None:
+def _write_image(job: Any, set_dir: Path, u: Any, img: Any) -> None:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     path = set_dir / u.relpath
     try:
         atomic_write_bytes(path, buf.getvalue())
-        if _store_enabled():
-            store = _store_path(job, u)
+        if store_enabled():
+            store = store_path(job, u)
             if not store.exists():
-                _link(path, store)
+                link(path, store)
     except OSError as e:
         why = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system"}.get(
             e.errno, e.strerror or str(e))
@@ -405,7 +292,7 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
         bar = progress(len(todo) * world, f"generate set {job.set_key}", unit="img", disable=not show)
         t0 = time.perf_counter()
         with _single_threaded(str(job.device).startswith("cpu")):
-            cache = _PromptCache(pipe, [u.prompt for u in todo], job)
+            cache = PromptCache(pipe, [u.prompt for u in todo], job)
             pipes = [pipe] + [_worker_copy(pipe) for _ in range(workers - 1)]
             work: queue.Queue = queue.Queue()
             for c in calls:
@@ -448,20 +335,6 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
                 pipe._progress_bar_config = bar_config
 
 
-def _from_store(job: GenerationJob, set_dir: Path, todo: Sequence[ImageUnit]) -> list[ImageUnit]:
-    """Link every ``todo`` image the store already holds into the set; return the rest."""
-    if not _store_enabled():
-        return list(todo)
-    rest = []
-    for u in todo:
-        src = _store_path(job, u)
-        if src.exists() and _image_ok(src):
-            _link(src, set_dir / u.relpath)
-        else:
-            rest.append(u)
-    return rest
-
-
 def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True) -> SyntheticSet:
     """Make (or finish) the set ``job`` describes and return it.
 
@@ -491,8 +364,8 @@ def generate(job: GenerationJob, pipeline: Any = None, *, progress: bool = True)
     _sync(dist, _attempt(lambda: _clean_temps(set_dir)) if rank == 0 else None)
 
     units = job.units()
-    todo = [u for u in units[rank::world] if not _image_ok(set_dir / u.relpath)]
-    err = _attempt(lambda: todo.__setitem__(slice(None), _from_store(job, set_dir, todo)))
+    todo = [u for u in units[rank::world] if not image_ok(set_dir / u.relpath)]
+    err = _attempt(lambda: todo.__setitem__(slice(None), from_store(job, set_dir, todo)))
     if err is None and todo:
         err = _attempt(lambda: _make_images(job, pipeline, todo, set_dir, world, progress and rank == 0))
     _sync(dist, err)

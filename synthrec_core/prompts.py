@@ -2,13 +2,9 @@
 
 This module holds:
 
-- the offline WordNet setup: :func:`wordnet` opens the WordNet database that Debian's
-  ``wordnet-base`` package installs (``/usr/share/wordnet``) through nltk, after writing the
-  ``lexnames`` file nltk expects beside a copy of the database in ``cache_dir()/wordnet``
-  (nothing is written into /usr; nltk refuses symlinks that leave its corpus root);
-- prompt templates as data: :data:`PAPER_TEMPLATES` (the official code's CoOp-style prompts
-  and ensembles), :data:`MINI_TEMPLATES` (each naming the mini dataset's style), with
-  :func:`templates_for` and :func:`render_prompts` (which rejects templates without ``{}``);
+- prompt templates, which are data in the profiles (``profiles/<profile>.yaml``): :func:`templates_for`
+  reads them and :func:`render_prompts` fills them with the one filler (``{}`` = the class name;
+  a template without exactly one ``{}`` is rejected);
 - language enhancement: :func:`language_enhance` builds varied sentences per class offline
   from WordNet (synonyms, glosses, hypernyms), timm's ImageNet tables (kinds below the class)
   and style/scene words; :class:`T5LanguageEnhancer` is the paper's T5 CommonGen model for the
@@ -22,16 +18,22 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .paths import cache_dir
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config, ConfigError, check, check_choice
+from .wordnet import WordNetUnavailable, wordnet, wordnet_dir  # noqa: F401  (re-exported)
 
 __all__ = [
     "wordnet",
     "wordnet_dir",
     "WordNetUnavailable",
-    "PAPER_TEMPLATES",
-    "MINI_TEMPLATES",
-    "MINI_STYLES",
     "BASIC_TEMPLATE",
+    "NAMES",
+    "PromptSpec",
+    "fill_template",
+    "class_names",
+    "prompt_spec",
     "templates_for",
     "check_template",
     "render_prompts",
@@ -40,187 +42,90 @@ __all__ = [
     "T5LanguageEnhancer",
 ]
 
-#: where Debian's wordnet-base puts the WordNet 3.0 database
-DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
-
-#: the 45 lexicographer files of WordNet 3.0 (lexnames(5WN)): number, name, syntactic category
-_LEXNAMES = (
-    "adj.all 3", "adj.pert 3", "adv.all 4", "noun.Tops 1", "noun.act 1", "noun.animal 1",
-    "noun.artifact 1", "noun.attribute 1", "noun.body 1", "noun.cognition 1",
-    "noun.communication 1", "noun.event 1", "noun.feeling 1", "noun.food 1", "noun.group 1",
-    "noun.location 1", "noun.motive 1", "noun.object 1", "noun.person 1", "noun.phenomenon 1",
-    "noun.plant 1", "noun.possession 1", "noun.process 1", "noun.quantity 1", "noun.relation 1",
-    "noun.shape 1", "noun.state 1", "noun.substance 1", "noun.time 1", "verb.body 2",
-    "verb.change 2", "verb.cognition 2", "verb.communication 2", "verb.competition 2",
-    "verb.consumption 2", "verb.contact 2", "verb.creation 2", "verb.emotion 2", "verb.motion 2",
-    "verb.perception 2", "verb.possession 2", "verb.social 2", "verb.stative 2", "verb.weather 2",
-    "adj.ppl 3",
-)
-_WORDNET_FILES = (
-    "data.adj", "data.adv", "data.noun", "data.verb", "index.adj", "index.adv", "index.noun",
-    "index.verb", "adj.exc", "adv.exc", "noun.exc", "verb.exc", "index.sense", "cntlist.rev",
-)
-
-
-class WordNetUnavailable(RuntimeError):
-    """The WordNet database is not installed; the message says how to install it."""
-
-
-def wordnet_dir(source: str | os.PathLike | None = None) -> Path:
-    """A folder nltk can read WordNet from: a copy of ``source``'s files plus ``lexnames``.
-
-    ``source`` defaults to ``$SYNTHREC_WORDNET`` or Debian's ``/usr/share/wordnet``. The folder
-    is ``cache_dir()/wordnet`` and is (re)made idempotently.
-    """
-    src = Path(source or os.environ.get("SYNTHREC_WORDNET") or DEBIAN_WORDNET_DIR)
-    if not (src / "data.noun").exists():
-        raise WordNetUnavailable(
-            f"WordNet not found in {src} (no data.noun). Install it with "
-            "`apt-get install wordnet-base wordnet-sense-index` (Debian/Ubuntu), or point "
-            "SYNTHREC_WORDNET at a WordNet 3.0 dict folder."
-        )
-    out = cache_dir() / "wordnet"
-    out.mkdir(parents=True, exist_ok=True)
-    for name in _WORDNET_FILES:
-        target, copy = src / name, out / name
-        # copied, not linked: nltk refuses files that resolve outside the corpus root
-        if target.exists() and (not copy.exists() or copy.stat().st_size != target.stat().st_size):
-            from .utils import atomic_write_bytes
-
-            atomic_write_bytes(copy, target.read_bytes())
-    lex = out / "lexnames"
-    text = "".join(f"{i:02d}\t{name.split()[0]}\t{name.split()[1]}\n" for i, name in enumerate(_LEXNAMES))
-    if not lex.exists() or lex.read_text() != text:
-        from .utils import atomic_write_text
-
-        atomic_write_text(lex, text)
-    return out
-
-
-@functools.lru_cache(maxsize=2)
-def _wordnet(folder: str):
-    import warnings
-
-    import nltk.data
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
-
-    class _Reader(WordNetCorpusReader):
-        # nltk maps synsets to "its" WordNet 3.0 from nltk_data for multilingual data; this *is*
-        # WordNet 3.0 and no multilingual data is used, so there is nothing to map
-        def map_wn(self, version="wordnet"):
-            return None
-
-    # nltk only reads corpora below a root on its data path
-    if folder not in nltk.data.path:
-        nltk.data.path.append(folder)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The multilingual functions")
-        return _Reader(folder, None)
-
-
-def wordnet(source: str | os.PathLike | None = None):
-    """nltk's ``WordNetCorpusReader`` over the installed WordNet 3.0 (no nltk download needed)."""
-    return _wordnet(str(wordnet_dir(source)))
-
-
 # ============================================================================================
-# prompt templates (data, per dataset and profile)
+# prompt templates (data: profiles/<profile>.yaml, ``prompts.<dataset>.templates``)
 
-#: CoOp-style single prompts of the paper's official code, and the ensembles it uses for CIFAR
-#: (CLIP's 18), ImageNet (CLIP's 7), Stanford Cars (8) and SUN397 (2)
-_CIFAR_18 = (
-    "a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
-    "a low contrast photo of a {}.", "a high contrast photo of a {}.", "a bad photo of a {}.",
-    "a good photo of a {}.", "a photo of a small {}.", "a photo of a big {}.", "a photo of the {}.",
-    "a blurry photo of the {}.", "a black and white photo of the {}.",
-    "a low contrast photo of the {}.", "a high contrast photo of the {}.", "a bad photo of the {}.",
-    "a good photo of the {}.", "a photo of the small {}.", "a photo of the big {}.",
-)
-PAPER_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "cifar10": _CIFAR_18,
-    "cifar100": _CIFAR_18,
-    "imagenet": (
-        "itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
-        "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
-    ),
-    "stanford_cars": (
-        "a photo of a {}.", "a photo of the {}.", "a photo of my {}.", "i love my {}!",
-        "a photo of my dirty {}.", "a photo of my clean {}.", "a photo of my new {}.",
-        "a photo of my old {}.",
-    ),
-    "sun397": ("a photo of a {}.", "a photo of the {}."),
-    "eurosat": ("a centered satellite photo of {}.",),
-    "dtd": ("{} texture.",),
-    "oxford_pets": ("a photo of a {}, a type of pet.",),
-    "flowers102": ("a photo of a {}, a type of flower.",),
-    "fgvc_aircraft": ("a photo of a {}, a type of aircraft.",),
-    "food101": ("a photo of {}, a type of food.",),
-    "caltech101": ("a photo of a {}.",),
-    "birdsnap": ("a photo of a {}, a type of bird.",),
-    "cub": ("a photo of a {}, a type of bird.",),
-}
+#: which names fill a template's ``{}``: the dataset's class names ("seven") or display names ("7")
+NAMES = ("class", "display")
 
-#: the mini world's prompts: each names the downstream domain's style, the way the paper's
-#: "a centered satellite photo of {}." does; the first is the default, pick the best on a
-#: validation split
-MINI_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "mnist": (
-        "a handwritten digit {}", "a handwritten {}", "the digit {} written by hand",
-        "the number {}, handwritten", "a photo of the number {}", "a white digit {} on a black background",
-    ),
-    "animal_mnist": (
-        "a white silhouette of a {}", "a silhouette of a {}", "the silhouette of a {} on a black background",
-        "a photo of a {}", "a black and white picture of a {}", "an outline drawing of a {}",
-    ),
-    "fashion_mnist": (
-        "a grayscale picture of a {}", "a black and white picture of a {}", "a small grayscale photo of a {}",
-        "a photo of a {}", "a white silhouette of a {}", "a monochrome picture of a {}",
-    ),
-}
-MINI_TEMPLATES["mnist5k"] = MINI_TEMPLATES["mnist"]
-MINI_TEMPLATES["digits"] = MINI_TEMPLATES["mnist"]
 
-#: the style word of each mini dataset, used by language enhancement
-MINI_STYLES: dict[str, str] = {
-    "mnist": "handwritten", "mnist5k": "handwritten", "digits": "handwritten",
-    "animal_mnist": "silhouette", "fashion_mnist": "grayscale",
-}
+def fill_template(template: str, name: str) -> str:
+    """The one way a template is filled: its single ``{}`` replaced by ``name`` (no other braces)."""
+    if not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", "") \
+            or "}" in template.replace("{}", ""):
+        raise ConfigError(f"template {template!r} must contain exactly one '{{}}' for the class name and no other braces")
+    return template.replace("{}", name)
+
+
+def class_names(splits: Any, names: str = "class") -> list[str]:
+    """The names a template is filled with: class names (underscores as spaces) or display names."""
+    check_choice("names", names, NAMES)
+    src = splits.classnames if names == "class" else splits.display_names
+    return [str(c).replace("_", " ") for c in src]
+
+
+@dataclass(frozen=True)
+class PromptSpec(Config):
+    """How a dataset's classes are prompted (profile data, one per dataset)."""
+
+    basic: str = "a photo of a {}."  # B: the generator's prompt per class
+    names: str = "class"  # which names fill ``basic``: see NAMES
+    le_style: str | None = None  # style word given to the offline enhancer (e.g. "silhouette")
+    le_template: str = "a photo of a {}."  # an LE sentence is put in here (the paper: "a photo of a [SENTENCE]")
+    templates: tuple = ("a photo of a {}.",)  # zero-shot head candidates: strings, or {"template", "names"} dicts
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "templates", tuple(self.templates if not isinstance(self.templates, str) else [self.templates]))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        fill_template(self.basic, "x")
+        fill_template(self.le_template, "x")
+        check_choice("names", self.names, NAMES)
+        check(len(self.templates) > 0, "templates is empty: give at least one zero-shot template")
+        for t in self.templates:
+            tpl, nm = _template_entry(t)
+            fill_template(tpl, "x")
+            check_choice("names", nm, NAMES)
+
+
+def _template_entry(t: Any) -> tuple[str, str]:
+    if isinstance(t, str):
+        return t, "class"
+    if isinstance(t, dict) and set(t) <= {"template", "names"} and "template" in t:
+        return t["template"], t.get("names", "class")
+    raise ConfigError(f"template entry {t!r} must be a string or {{'template': ..., 'names': 'class'|'display'}}")
+
+
+
 BASIC_TEMPLATE = "a photo of a {}."
 
 
 def templates_for(dataset: str, profile: str = "paper") -> list[str]:
-    """The prompt templates of ``dataset`` in ``profile`` (``paper`` or ``mini``).
-
-    Paper datasets without a listed prompt get CLIP's basic "a photo of a {}.".
-    """
+    """The zero-shot templates of ``dataset`` in ``profile`` (``paper`` or ``mini``), as the
+    profile's data lists them (the paper's CoOp-style prompts and ensembles; the mini world's
+    style-naming prompts). A dataset the profile does not list gets its ``default_prompts``."""
     from .config import check_choice
+    from .profiles import load_profile
 
     check_choice("profile", profile, ("paper", "mini"))
-    table = PAPER_TEMPLATES if profile == "paper" else MINI_TEMPLATES
+    data = load_profile(profile)
     if profile == "mini":
-        check_choice("mini dataset", dataset, sorted(MINI_TEMPLATES))
-    return list(table.get(dataset, (BASIC_TEMPLATE,)))
+        check_choice("mini dataset", dataset, sorted(data.get("prompts", {})))
+    spec = prompt_spec(data, dataset)
+    return [t if isinstance(t, str) else t["template"] for t in spec.templates]
 
 
 def check_template(template: str) -> str:
     """Return ``template`` if it has exactly one ``{}`` slot, else raise :class:`ConfigError`."""
-    from .config import ConfigError
-
-    if not isinstance(template, str) or template.count("{}") != 1:
-        raise ConfigError(f"template {template!r} must contain exactly one '{{}}' for the class name")
-    try:
-        template.format("x")
-    except (IndexError, KeyError, ValueError) as err:
-        raise ConfigError(f"template {template!r} is not a valid format string: {err}") from None
+    fill_template(template, "x")
     return template
 
 
 def render_prompts(template: str | Sequence[str], classnames: Sequence[str]) -> list[list[str]]:
-    """``prompts[c][t]``: each template with class ``c``'s name filled in.
-
-    Raises :class:`ConfigError` for a template without (or with several) ``{}`` slots and for
-    an empty class list.
-    """
+    """``prompts[c][t]``: each template with class ``c``'s name filled in (the one filler,
+    :func:`synthrec_core.zero_shot.fill_template`). Raises :class:`ConfigError` for a template
+    without (or with several) ``{}`` slots and for an empty class list."""
     from .config import check
 
     templates = [template] if isinstance(template, str) else list(template)
@@ -228,7 +133,7 @@ def render_prompts(template: str | Sequence[str], classnames: Sequence[str]) -> 
     check(len(classnames) > 0, "no class names given")
     for t in templates:
         check_template(t)
-    return [[t.format(name) for t in templates] for name in classnames]
+    return [[fill_template(t, name) for t in templates] for name in classnames]
 
 
 # ============================================================================================
@@ -465,3 +370,12 @@ class T5LanguageEnhancer:
             warnings.warn(f"T5 LE for {classname!r}: only {len(distinct)} distinct sentences of "
                           f"{self.num_samples}; keeping them all instead of {self.keep}", stacklevel=2)
         return distinct[: self.keep]
+
+
+def prompt_spec(data: dict[str, Any], dataset: str) -> Any:
+    """A profile's prompt spec for ``dataset``; datasets it does not list (a user's folder) get
+    its ``default_prompts`` entry, or the paper's basic prompt."""
+    table = data.get("prompts", {})
+    key = dataset if dataset in table else Path(str(dataset)).name
+    entry = table.get(key) or data.get("default_prompts") or {}
+    return PromptSpec.from_dict({k: v for k, v in entry.items()})

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .config import ConfigError, check_choice
 from .features import Encoder
+from .prompts import prompt_spec
 
 __all__ = ["Toolkit", "load_toolkit", "prompt_spec"]
 
@@ -50,19 +51,6 @@ class Toolkit:
         if self.data.get("dataset_transform", "none") == "mini32":
             s = s.to_mini()
         return s
-
-
-def prompt_spec(data: dict[str, Any], dataset: str) -> Any:
-    """A profile's prompt spec for ``dataset``; datasets it does not list (a user's folder) get
-    its ``default_prompts`` entry, or the paper's basic prompt."""
-    from pathlib import Path
-
-    from .zero_shot import PromptSpec
-
-    table = data.get("prompts", {})
-    key = dataset if dataset in table else Path(str(dataset)).name
-    entry = table.get(key) or data.get("default_prompts") or {}
-    return PromptSpec.from_dict({k: v for k, v in entry.items()})
 
 
 def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = True,

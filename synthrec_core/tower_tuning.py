@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import HeadConfig, ZeroShotHead, _teacher, soft_target_ce
+from .classifier import HeadConfig, ZeroShotHead, _teacher, lr_schedule, soft_target_ce
 from .config import Config, ConfigError, check, check_choice
 
 __all__ = ["TowerConfig", "register_last_block", "last_block", "tuned_parameters", "parameter_share", "encode_tower", "evaluate_tower", "tune_tower"]
@@ -269,8 +269,7 @@ def tune_tower(
         groups.append({"params": params, "lr": cfg.tower_lr or tc.lr})
     opt = torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay)
     total = tc.epochs * math.ceil(len(y) / tc.batch_size)
-    cosine = tc.schedule == "cosine"
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)) if cosine else 1.0)
+    sched = lr_schedule(opt, total, tc.schedule)
     gen = torch.Generator().manual_seed(tc.seed)
     clip_params = [head.weight, head.bias] + params
 

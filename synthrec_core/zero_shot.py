@@ -29,65 +29,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .classifier import HeadConfig, ZeroShotHead, accuracy, predict, tune_head
-from .config import Config, ConfigError, check, check_choice
+from .config import Config, check, check_choice
 from .features import Encoder, encode_images
 from .filtering import clip_filter, save_decisions
 from .jobs import GenerationJob
+from .prompts import NAMES, PromptSpec, _template_entry, class_names, fill_template  # noqa: F401  (re-exported)
 from .utils import stable_hash
 
 __all__ = ["PromptSpec", "ZeroShotConfig", "fill_template", "class_names", "zero_shot_head", "basic_prompts", "le_prompts",
            "pool_job", "pool_order", "select_images", "provenance", "run_recipe", "NAMES"]
-
-#: which names fill a template's ``{}``: the dataset's class names ("seven") or display names ("7")
-NAMES = ("class", "display")
-
-
-def fill_template(template: str, name: str) -> str:
-    """The one way a template is filled: its single ``{}`` replaced by ``name``."""
-    if not isinstance(template, str) or template.count("{}") != 1:
-        raise ConfigError(f"template {template!r} must contain exactly one '{{}}' for the class name")
-    return template.replace("{}", name)
-
-
-def class_names(splits: Any, names: str = "class") -> list[str]:
-    """The names a template is filled with: class names (underscores as spaces) or display names."""
-    check_choice("names", names, NAMES)
-    src = splits.classnames if names == "class" else splits.display_names
-    return [str(c).replace("_", " ") for c in src]
-
-
-@dataclass(frozen=True)
-class PromptSpec(Config):
-    """How a dataset's classes are prompted (profile data, one per dataset)."""
-
-    basic: str = "a photo of a {}."  # B: the generator's prompt per class
-    names: str = "class"  # which names fill ``basic``: see NAMES
-    le_style: str | None = None  # style word given to the offline enhancer (e.g. "silhouette")
-    le_template: str = "a photo of a {}."  # an LE sentence is put in here (the paper: "a photo of a [SENTENCE]")
-    templates: tuple = ("a photo of a {}.",)  # zero-shot head candidates: strings, or {"template", "names"} dicts
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "templates", tuple(self.templates if not isinstance(self.templates, str) else [self.templates]))
-        super().__post_init__()
-
-    def validate(self) -> None:
-        fill_template(self.basic, "x")
-        fill_template(self.le_template, "x")
-        check_choice("names", self.names, NAMES)
-        check(len(self.templates) > 0, "templates is empty: give at least one zero-shot template")
-        for t in self.templates:
-            tpl, nm = _template_entry(t)
-            fill_template(tpl, "x")
-            check_choice("names", nm, NAMES)
-
-
-def _template_entry(t: Any) -> tuple[str, str]:
-    if isinstance(t, str):
-        return t, "class"
-    if isinstance(t, dict) and set(t) <= {"template", "names"} and "template" in t:
-        return t["template"], t.get("names", "class")
-    raise ConfigError(f"template entry {t!r} must be a string or {{'template': ..., 'names': 'class'|'display'}}")
-
 
 @dataclass(frozen=True)
 class ZeroShotConfig(Config):

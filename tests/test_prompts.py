@@ -8,8 +8,6 @@ import pytest
 
 from synthrec_core.config import ConfigError
 from synthrec_core.prompts import (
-    MINI_TEMPLATES,
-    PAPER_TEMPLATES,
     T5LanguageEnhancer,
     class_knowledge,
     language_enhance,
@@ -29,11 +27,14 @@ def test_render_prompts_and_rejection():
         render_prompts("a {}", [])
 
 
-def test_template_tables():
-    for table in (PAPER_TEMPLATES, MINI_TEMPLATES):
-        for name, ts in table.items():
+def test_template_tables_are_profile_data():
+    from synthrec_core.profiles import section
+
+    for profile in ("paper", "mini"):
+        for name, spec in section(profile, "prompts").items():
+            ts = [t if isinstance(t, str) else t["template"] for t in spec["templates"]]
             assert ts, name
-            render_prompts(list(ts), ["x"])  # all valid
+            render_prompts(ts, ["x"])  # all valid
     assert templates_for("eurosat") == ["a centered satellite photo of {}."]
     assert len(templates_for("cifar10")) == 18 and len(templates_for("imagenet")) == 7
     assert templates_for("unknown_set") == ["a photo of a {}."]
