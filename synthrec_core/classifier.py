@@ -34,6 +34,7 @@ from torch import nn
 
 from .config import Config, check, check_choice
 from .heads import ZeroShotHead, model_logit_scale, zero_shot_weights  # noqa: F401  (re-exported: the head and its training live together for callers)
+from .stats import evaluate_seeds, paired_accuracy_se  # noqa: F401  (re-exported)
 
 __all__ = [
     "zero_shot_weights",
@@ -189,17 +190,6 @@ def predict(head_or_weights: Any, feats: Any, device: str = "cpu") -> np.ndarray
     head = _head_from(head_or_weights).to(device)
     x = torch.as_tensor(np.asarray(feats) if not torch.is_tensor(feats) else feats, dtype=torch.float32)
     return _logits(head, x, device).argmax(1).cpu().numpy()
-
-
-def paired_accuracy_se(pred_a: Any, pred_b: Any, labels: Any) -> float:
-    """Standard error of ``acc(b) - acc(a)`` measured on the same images: the evaluation-set
-    noise of a gain, which a spread over training seeds does not include. From the per-image
-    differences d_i = [b right] - [a right]: sqrt(var(d) / n)."""
-    y, a, b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
-    check(len(y) > 1 and a.shape == b.shape == y.shape, f"paired_accuracy_se needs two predictions per image and n > 1, "
-          f"got shapes {a.shape}, {b.shape} for labels {y.shape}")
-    d = (b == y).astype(float) - (a == y).astype(float)
-    return float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 # --------------------------------------------------------------------------- the training loop
@@ -455,16 +445,3 @@ def linear_probe(
         if best is None or grid[c] > grid[best[0]] or (grid[c] == grid[best[0]] and c < best[0]):
             best = (c, probe)
     return best[1], {"C": best[0], "val_acc": grid[best[0]], "grid": grid}
-
-
-def evaluate_seeds(fn: Callable[[int], float], seeds: Sequence[int]) -> dict[str, Any]:
-    """Run ``fn(seed)`` for each seed: ``{"mean", "std", "values", "seeds"}``.
-
-    ``std`` is the sample standard deviation (ddof=1; 0.0 for one seed).
-    """
-    seeds = list(seeds)
-    check(len(seeds) > 0, "seeds is empty")
-    check(len(set(seeds)) == len(seeds), f"duplicate seeds in {seeds}")
-    values = [float(fn(s)) for s in seeds]
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "std": std, "values": values, "seeds": seeds}

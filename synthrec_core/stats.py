@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import check
 
-__all__ = ["mean_std", "Bootstrap", "finding"]
+__all__ = ["mean_std", "Bootstrap", "finding", "paired_accuracy_se", "evaluate_seeds"]
 
 
 def mean_std(values: Sequence[float]) -> dict[str, Any]:
@@ -94,3 +94,27 @@ def finding(fid: str, claim: str, paper: str, measured: dict[str, Any], directio
     return {"id": fid, "claim": claim, "paper": paper, "mean": m, "std": s, "seeds": list(seeds) if seeds is not None else None,
             "n_seeds": measured["n"], "interval": [lo, hi], "unit": unit, "direction": "+" if direction > 0 else "-", "null": null,
             "reproduced": reproduced, "significant": significant, "note": note}
+
+
+def paired_accuracy_se(pred_a: Any, pred_b: Any, labels: Any) -> float:
+    """Standard error of ``acc(b) - acc(a)`` measured on the same images: the evaluation-set
+    noise of a gain, which a spread over training seeds does not include. From the per-image
+    differences d_i = [b right] - [a right]: sqrt(var(d) / n)."""
+    y, a, b = np.asarray(labels), np.asarray(pred_a), np.asarray(pred_b)
+    check(len(y) > 1 and a.shape == b.shape == y.shape, f"paired_accuracy_se needs two predictions per image and n > 1, "
+          f"got shapes {a.shape}, {b.shape} for labels {y.shape}")
+    d = (b == y).astype(float) - (a == y).astype(float)
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def evaluate_seeds(fn: Callable[[int], float], seeds: Sequence[int]) -> dict[str, Any]:
+    """Run ``fn(seed)`` for each seed: ``{"mean", "std", "values", "seeds"}``.
+
+    ``std`` is the sample standard deviation (ddof=1; 0.0 for one seed).
+    """
+    seeds = list(seeds)
+    check(len(seeds) > 0, "seeds is empty")
+    check(len(set(seeds)) == len(seeds), f"duplicate seeds in {seeds}")
+    values = [float(fn(s)) for s in seeds]
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "std": std, "values": values, "seeds": seeds}
