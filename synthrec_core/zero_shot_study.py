@@ -181,26 +181,33 @@ def _kept(row: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def tuned_share(tk: Any, p: Prepared, row: dict[str, Any], parts: Sequence[str], ct_seeds: Sequence[int], cfg: ZeroShotConfig,
-                grid: Grid) -> pd.DataFrame:
+                grid: Grid, val_images: int = 2000, eval_every: int = 5) -> pd.DataFrame:
     """Head only vs the last block vs the whole image tower, tuned end to end on the images a
-    cell kept (paper Table 3); the CT recipe of ``cfg``, BN frozen, CT seed varies."""
+    cell kept (paper Table 3); the CT recipe of ``cfg``, BN frozen, CT seed varies. End-to-end
+    tuning re-encodes the validation images at every check, so the epoch is chosen every
+    ``eval_every`` epochs on a fixed stratified draw of at most ``val_images`` validation images."""
     from .classifier import predict
+    from .data import stratified_subsample
     from .tower_tuning import TowerConfig, encode_tower, parameter_share, tune_tower
 
     s, kept = _kept(row)
     x = _tensors(tk, s.load_images(kept["id"]))
     y = kept["class_index"].to_numpy()
+    vidx = np.sort(stratified_subsample(p.splits.val.labels, min(val_images, len(p.splits.val)), seed=0))
+    val = p.splits.val.subset(vidx)
     tensors = {}
     rows = []
     for part in parts:
         for seed in ct_seeds:
-            tc = TowerConfig(parts=part, freeze_bn=True, train=cfg.head.replace(seed=seed, batch_size=min(cfg.head.batch_size, len(y))))
-            key = {**p.key, "tower": tc.cache_key(), "set": row["set_key"], "table": row["table"], "seed": seed}
+            tc = TowerConfig(parts=part, freeze_bn=True, train=cfg.head.replace(seed=seed, batch_size=min(cfg.head.batch_size, len(y)),
+                                                                               eval_every=eval_every))
+            key = {**p.key, "tower": tc.cache_key(), "set": row["set_key"], "table": row["table"], "seed": seed,
+                   "val_draw": [int(len(vidx)), 0]}
 
             def run(tc=tc) -> dict[str, Any]:
                 if not tensors:
-                    tensors.update({k: _tensors(tk, _split_images(p.splits[k])) for k in ("val", "test")})
-                model, head, hist = tune_tower(tk.model, p.head, x, y, tc, val=(tensors["val"], p.splits.val.labels))
+                    tensors.update({"val": _tensors(tk, _split_images(val)), "test": _tensors(tk, _split_images(p.splits.test))})
+                model, head, hist = tune_tower(tk.model, p.head, x, y, tc, val=(tensors["val"], val.labels))
                 pred = predict(head, encode_tower(model, tensors["test"]).numpy())
                 share = parameter_share(tk.model, p.head, tc.parts, tc.freeze_bn)
                 return {"test_acc": float((pred == p.splits.test.labels).mean()), "test_pred": pred.astype(int).tolist(),
