@@ -87,8 +87,8 @@ def saturation_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: 
     stat = lambda acc: (acc[(d, last[1])] - acc[(d, last[0])]) - (acc[(d, first[1])] - acc[(d, first[0])])
     return finding("F7", "gains saturate as images per class grow", "79.21 / 80.06 / 80.08 at 1k / 2k / 4k (CIFAR-10)",
                    bs.evaluate(stat), -1, seeds=sorted(df["seed"].unique().tolist()),
-                   note=f"{d}: gain {last[0]}→{last[1]} images per class minus gain {first[0]}→{first[1]}; CT seed varies, "
-                        "generation seed fixed")
+                   note=f"{d}, LE prompts without CF: gain {last[0]}→{last[1]} images per class minus gain "
+                        f"{first[0]}→{first[1]}")
 
 
 def tower_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int = 1000) -> dict[str, Any] | None:
@@ -100,7 +100,7 @@ def tower_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int =
     stat = lambda acc: np.mean([acc[(d, "head")] - acc[(d, "all")] for d in datasets], axis=0)
     return finding("F6", "tuning only the head beats tuning more of the encoder (domain gap)", "EuroSAT 55.37 (head) vs 52.09 (92% tuned)",
                    Bootstrap(cells, n_boot=n_boot).evaluate(stat), +1, seeds=sorted(df["seed"].unique().tolist()),
-                   note=f"head only minus whole image tower, mean over {', '.join(datasets)}; CT seed varies, BatchNorm frozen")
+                   note=f"head only minus whole image tower, mean over {', '.join(datasets)}; BatchNorm frozen")
 
 
 def scratch_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int = 1000) -> dict[str, Any] | None:

@@ -80,10 +80,10 @@ def test_the_saturation_curve_costs_only_its_largest_set(tk, digits3, monkeypatc
     calls = []
     orig = gen.generate
     monkeypatch.setattr(gen, "generate", lambda job, *a, **k: calls.append(job.images_per_prompt) or orig(job, *a, **k))
-    df = study.saturation(tk, p, [1, 2, 4], _cfg(), Grid("t", root=tmp_path), ct_seeds=[0], progress=False)
+    df = study.saturation(tk, p, [1, 2, 4, 8], _cfg(), Grid("t", root=tmp_path), seeds=[0], progress=False)
     keys = set(df["set_key"].dropna())
-    assert len(keys) == 1 and set(calls) == {2}  # every size cut from one set of ceil(4 x 5/3 / 5) images per prompt
-    assert sorted(df["images_per_class"]) == [0, 1, 2, 4]
+    assert len(keys) == 1 and set(calls) == {2}  # every size cut from one set: 8 per class, ceil(8/5) per sentence
+    assert sorted(df["images_per_class"]) == [0, 1, 2, 4, 8]
 
 
 def test_a_class_with_no_passing_image_falls_back_to_top_k_and_is_reported(tk, digits3):
