@@ -10,13 +10,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
 
-from synthrec_core.book import build_book, toc_files
+from synthrec_core.book import build_book
 from synthrec_core.paths import build_dir
-from synthrec_core.runner import find_notebooks, run_notebook
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
@@ -37,21 +35,27 @@ def chromium(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def book_html():
+def book_html(ci_notebooks, monkeypatch_module):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (scripts/setup.sh installs it with apt)")
-    wanted = {Path(f).name for f in toc_files() if f.startswith("book/generated/")}
-    for nb in find_notebooks():
-        if nb.stem in wanted:
-            run_notebook(nb, "ci", progress=False)
+    monkeypatch_module.setenv("SYNTHREC_BUILD", str(ci_notebooks["build"]))
+    monkeypatch_module.setenv("SYNTHREC_RESULTS", str(ci_notebooks["results"].parent))
     index = build_book("ci", out=build_dir() / "book-ci")
     return index.parent
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
 
 
 def test_book_pages_render_in_chromium(book_html):
     dom = chromium("--dump-dom", f"file://{book_html / 'index.html'}")
     assert "synthrec" in dom
-    for title in ("Profiles and parameters", "The downstream datasets", "The mini world", "Reproducing and extending"):
+    for title in ("Profiles and parameters", "The downstream datasets", "The mini world", "Zero-shot", "Findings scorecard",
+                  "Reproducing and extending"):
         assert title in dom, f"chapter {title!r} missing from the navigation"
     assert "mjx-container" in dom, "MathJax did not typeset the math (is sphinx-mathjax-offline active?)"
     text = re.sub(r"<[^>]+>", " ", dom)

@@ -1,7 +1,8 @@
 """Each notebook's CI-default run records the metrics it recorded before (the recommenders pattern).
 
 Every notebook runs headless at its own defaults (the ``ci`` level) through ``synthrec run``'s
-code path, into a temporary results folder, and the numbers it writes are compared with
+code path, into a temporary results folder (the session fixture ``ci_notebooks``, shared with the
+rendered-book test), and the numbers it writes are compared with
 ``tests/notebook_metrics.json`` using ``pytest.approx``. A change that moves a number fails here;
 when the change is meant, re-record with
 
@@ -41,22 +42,9 @@ def _dig(data: dict, path: str):
     return data
 
 
-@pytest.fixture(scope="module")
-def ci_results(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nb")
-    old = {k: os.environ.get(k) for k in ("SYNTHREC_RESULTS", "SYNTHREC_BUILD")}
-    os.environ["SYNTHREC_RESULTS"], os.environ["SYNTHREC_BUILD"] = str(root / "results"), str(root / "build")
-    yield root / "results" / "ci"
-    for k, v in old.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
 @pytest.mark.parametrize("stem", list(METRICS))
-def test_ci_run_records_the_same_metrics(stem, ci_results):
-    from synthrec_core.runner import find_notebooks, run_notebook
-
-    run_notebook(find_notebooks([stem])[0], "ci", progress=False)
-    data = json.loads((ci_results / f"{stem}.json").read_text())
+def test_ci_run_records_the_same_metrics(stem, ci_notebooks):
+    data = json.loads((ci_notebooks["results"] / f"{stem}.json").read_text())
     got = {m: _dig(data, m) for m in METRICS[stem]}
     if os.environ.get("SYNTHREC_RECORD_METRICS"):
         ref = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
