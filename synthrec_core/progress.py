@@ -2,7 +2,8 @@
 
 Executed notebooks and the book cannot show tqdm's JavaScript widgets offline (they render
 blank) and carriage-return bars turn into noise, so outside a terminal :func:`progress` writes
-at most one line per quarter of the work, plus a summary line with the rate.
+one summary line with the rate (for work longer than 2 s), and, for work that runs longer than
+20 s, a line per quarter of it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ class Progress:
     """A minimal thread-safe progress counter (``update``, ``close``; a context manager)."""
 
     def __init__(self, total: int, desc: str, unit: str = "it", disable: bool = False, quiet_below_s: float = 2.0,
-                 initial: int = 0) -> None:
+                 initial: int = 0, lines_after_s: float = 20.0) -> None:
         self.total, self.desc, self.unit, self.disable = int(total), desc, unit, disable
         self.n, self.t0, self._next = int(initial), time.perf_counter(), 0.25
         self._start = int(initial)
         self._quiet_below_s = quiet_below_s
+        self._lines_after_s = lines_after_s  # intermediate lines only for work that runs this long
         self._lock = threading.Lock()
         self._postfix = ""
         self._bar: Any = None
@@ -42,7 +44,7 @@ class Progress:
                 return
             frac = self.n / self.total if self.total else 1.0
             elapsed = time.perf_counter() - self.t0
-            if frac >= self._next and frac < 1.0 and elapsed >= self._quiet_below_s:
+            if frac >= self._next and frac < 1.0 and elapsed >= self._lines_after_s:
                 rate = (self.n - self._start) / elapsed if elapsed > 0 else 0.0
                 eta = (self.total - self.n) / rate if rate > 0 else float("nan")
                 extra = f" [{self._postfix}]" if self._postfix else ""

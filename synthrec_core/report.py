@@ -145,6 +145,9 @@ def setup_figures() -> None:
     import seaborn as sns
 
     quiet_libraries()
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)  # findings and prompts are read whole
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.autolayout": True, "axes.titleweight": "bold"})
 
