@@ -163,7 +163,7 @@ def _images(images: Any, what: str) -> torch.Tensor:
 
 
 def _labels(labels: Any, n: int, num_classes: int, what: str) -> torch.Tensor:
-    y = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
+    y = torch.as_tensor(np.array(labels) if not torch.is_tensor(labels) else labels)  # a copy: labels may be read-only
     check(y.ndim == 1 and len(y) == n, f"{what}: {tuple(y.shape)} labels for {n} images")
     check(not y.is_floating_point() or bool((y == y.round()).all()), f"{what} labels must be integers")
     y = y.long()
