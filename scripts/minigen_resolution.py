@@ -24,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synthrec_core.mini import evaluate
+from synthrec_core.data import load_dataset
+from synthrec_core.generation import GenerationJob, generate
+from synthrec_core.mini import gates
 from synthrec_core.mini.corpus import CorpusConfig, build_corpus, corpus_preset, load_corpus
 from synthrec_core.mini.train import MINIGEN_PRESETS, minigen_from_checkpoint, read_loss, train_minigen
 from synthrec_core.models import make_scheduler
@@ -60,13 +62,14 @@ def main() -> None:
             cols = {k: z[k] for k in z.files}
         cols["images"] = half_resolution(cols["images"])
         np.savez(path16, **cols)
-    classes = list(evaluate._splits("mnist").classnames)
-    prompts = evaluate.class_prompts("mnist", classes, evaluate.GEN_PROMPTS["mnist"])
+    mnist = load_dataset("mnist").to_mini()
+    classes = list(mnist.classnames)
+    prompts = [f"a handwritten digit {d}" for d in mnist.display_names]  # the gate-1 prompt of MNIST
     full = load_corpus(build_corpus(corpus_preset("mini"), progress=False))
-    judge = evaluate._train_judge(full, classes, 400, 4, 0)
+    judge = gates.train_judge(full, classes, 400, 4, 0)
     # the same judge recipe on corpus images after the 32 -> 16 -> 32 round trip: a fair reader of 16-px images
     blurred = SimpleNamespace(images=up_to_32(half_resolution(full.images)), concept=full.concept)
-    judge16 = evaluate._train_judge(blurred, classes, 400, 4, 0)
+    judge16 = gates.train_judge(blurred, classes, 400, 4, 0)
     y = np.repeat(np.arange(len(classes)), args.n_per_class)
     out: dict = {"steps": args.steps, "n_per_class": args.n_per_class, "models": {}}
     for side, corpus in ((32, str(c32.path)), (16, str(path16))):
@@ -76,7 +79,10 @@ def main() -> None:
         rows = read_loss(run)
         pipe = minigen_from_checkpoint(run)
         pipe.scheduler = make_scheduler("dpm", pipe.scheduler.config)
-        samples = evaluate.generate_class_images(pipe, prompts, args.n_per_class, seed=0, steps=10, progress=False)
+        job = GenerationJob(classnames=tuple(classes), sentences=tuple((p,) for p in prompts), images_per_prompt=args.n_per_class,
+                            pipeline_id=f"minigen-run/{run.name}", scheduler="dpm", steps=10, guidance_scale=3.0,
+                            height=side, width=side, shared_noise=True)
+        samples = gates.class_grid(generate(job, pipe, progress=False))
         t0 = time.time()  # sampling speed, uncached: one batch of 64 images, 10 DPM-Solver++ steps
         pipe(prompts * 7 + prompts[:4], num_inference_steps=10, output_type="np", progress=False,
              generator=torch.Generator().manual_seed(0))
@@ -92,7 +98,7 @@ def main() -> None:
             "sampling_seconds_per_image": sample_s,
             "run": str(run),
         }
-    test = evaluate._splits("mnist").test
+    test = mnist.test
     out["judge_on_real_mnist"] = {"32px": float((judge(test.images) == test.labels).mean()),
                                   "32->16->32": float((judge(up_to_32(half_resolution(test.images))) == test.labels).mean()),
                                   "16px judge, 32->16->32": float((judge16(up_to_32(half_resolution(test.images))) == test.labels).mean())}

@@ -10,7 +10,7 @@ Choosing the stage from that would be choosing on test. So the choice is made he
 fixed (and committed) before this script first ran: the two (stage, recipe) pairs are measured on
 ``holdout2`` — up to 5,000 train images per dataset (647 for digits), disjoint from the first
 draw, never used by any model, head or earlier choice — with seeds 0, 1, 2, and
-:func:`synthrec_core.mini.world.select_variant` picks (gate 2 everywhere, then most gate-3
+:func:`synthrec_core.mini.selection.select_variant` picks (gate 2 everywhere, then most gate-3
 datasets, then mean gain). The winner ships, whatever test said. The caveat stays in the chapter:
 the second look was prompted by the test numbers.
 
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from synthrec_core.mini import evaluate, world
-from synthrec_core.models import load_clip, load_generator
+from synthrec_core.mini import gates, selection
 from synthrec_core.paths import cache_dir
+from synthrec_core.toolkit import load_toolkit
 
 #: each stage with the recipe the first held-out draw chose for it
 PAIRS = {"minigen-strokes": "very bold, Fashion outline, paper CT", "minigen-lowres": "low-res, Fashion outline, paper CT"}
@@ -43,7 +43,8 @@ def main() -> None:
                     help="name=diffusers folder, one per stage of PAIRS")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--report-on", choices=evaluate.REPORT_SPLITS, default="holdout2")
+    ap.add_argument("--n-per-class", type=int, default=32)
+    ap.add_argument("--report-on", choices=gates.REPORT_SPLITS, default="holdout2")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     folders = dict(s.split("=", 1) for s in args.stages)
@@ -55,22 +56,22 @@ def main() -> None:
         ap.error(f"no MiniGen folder at {missing}: export the stage's checkpoint there with "
                  "synthrec_core.mini.train.export_minigen(checkpoint, folder) (see the docstring)")
 
-    model, _, tok = load_clip("MiniCLIP-CNN", "mini")
-    target = world.selection_results_path("minigen_stage", "mini", args.report_on)
-    gate2 = evaluate.miniclip_gate(model, tok, seeds=args.seeds, report_on=args.report_on)
+    base = load_toolkit("mini", generator=False)
+    target = selection.selection_results_path("minigen_stage", "mini", args.report_on)
+    gate2 = gates.miniclip_gate(base, seeds=args.seeds, report_on=args.report_on)
     out: dict = {"seeds": args.seeds, "report_on": args.report_on, "pairs": PAIRS, "variants": {}}
     for stage, folder in folders.items():
-        pipe = load_generator(folder, scheduler="dpm")
-        res = evaluate.synthetic_gain(model, tok, pipe, seeds=args.seeds, steps=10, report_on=args.report_on,
-                                      **evaluate.gate3_kwargs(PAIRS[stage]))
+        tk = load_toolkit("mini", generator=False)
+        tk.gen.update(pipeline_id=folder, revision=None)  # the engine hashes the folder's weights into the set keys
+        res = gates.synthetic_gain(tk, seeds=args.seeds, n_per_class=args.n_per_class, recipe=PAIRS[stage], report_on=args.report_on)
         out["variants"][stage] = {"recipe": PAIRS[stage], "folder": folder, "synthetic_detail": res["synthetic_detail"],
                                   **{k: gate2[k] for k in ("miniclip_zero_shot", "linear_probe_16shot")},
                                   "synthetic_gain": res["synthetic_gain"]}
-        for d in evaluate.DATASETS:
+        for d in gates.DATASETS:
             g = res["synthetic_gain"][d]
             print(f"{stage:16s} {d:14s} zero-shot {100 * gate2['miniclip_zero_shot'][d]:5.1f}  "
                   f"gain {100 * g['mean']:+.2f} ± {100 * g['std']:.2f}", flush=True)
-    world.finish_selection(out, target, args.report_on)
+    selection.finish_selection(out, target, args.report_on)
 
 
 if __name__ == "__main__":
