@@ -217,7 +217,7 @@ def list_sources(openclipart_dir: str = str(OPENCLIPART_DIR), emoji_dir: str = s
 
 @functools.lru_cache(maxsize=1)
 def _targets() -> dict[str, str]:
-    from ..prompts import wordnet
+    from ..wordnet import wordnet
 
     wn = wordnet()
     return {wn.synset(s).name(): concept for concept, syns in DOWNSTREAM_CONCEPTS.items() for s in syns}
@@ -226,7 +226,7 @@ def _targets() -> dict[str, str]:
 @functools.lru_cache(maxsize=65536)
 def _word_concept(word: str, animal_context: bool) -> tuple[str | None, str | None, str | None]:
     """(downstream concept or None, other noun or None, group of the other noun) for a word."""
-    from ..prompts import wordnet
+    from ..wordnet import wordnet
 
     wn = wordnet()
     if word in _ALIASES:
@@ -316,7 +316,7 @@ def cached_map_sources() -> list[MappedSource]:
     import pickle
 
     from ..paths import cache_dir
-    from ..prompts import DEBIAN_WORDNET_DIR
+    from ..wordnet import DEBIAN_WORDNET_DIR
     from ..utils import atomic_write_bytes, stable_hash
 
     sources = list_sources()
