@@ -143,17 +143,14 @@ def plan(stem: str, params: dict[str, Any]) -> list[SetRequest]:
 
 
 def union_images(requests: Iterable[SetRequest]) -> dict[tuple, int]:
-    """Images per group once shared images are counted once: per class, each prompt index
-    holds the most images any request of the group asks of it."""
+    """Images per group, shared images counted once: requests of a group have the same prompts,
+    so the union holds, per prompt, the most images per prompt any of them asks for. (Requests
+    with another number of LE sentences form their own group: T5 need not give the same
+    sentences for another count, so they are not assumed shared.)"""
     groups: dict[tuple, list[SetRequest]] = defaultdict(list)
     for r in requests:
         groups[r.group].append(r)
-    out = {}
-    for key, rs in groups.items():
-        per_prompt = max(r.prompts_per_class for r in rs)
-        per_class = sum(max((r.images_per_prompt for r in rs if r.prompts_per_class > i), default=0) for i in range(per_prompt))
-        out[key] = max(r.classes for r in rs) * per_class
-    return out
+    return {key: rs[0].classes * rs[0].prompts_per_class * max(r.images_per_prompt for r in rs) for key, rs in groups.items()}
 
 
 def gpu_figures() -> dict[str, Any]:

@@ -70,11 +70,14 @@ def _profile_models(profile: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _snapshot(repo: str, revision: str | None, cache: str | None) -> Path | None:
+def _snapshot(repo: str, revision: str | None, cache: str | None, marker: str) -> Path | None:
+    """The cached snapshot folder holding ``marker`` (the completeness of the rest is checked
+    here: without ``allow_patterns`` huggingface_hub calls a snapshot that lacks any file of the
+    repo's cached listing incomplete, and pipelines never download every file of a repo)."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo, revision=revision, cache_dir=cache, local_files_only=True))
+        return Path(snapshot_download(repo, revision=revision, cache_dir=cache, local_files_only=True, allow_patterns=[marker]))
     except Exception:  # noqa: BLE001 - not cached (any reason)
         return None
 
@@ -141,7 +144,7 @@ def _generator_check(spec: dict[str, Any], cache: str | None) -> Check:
     what = f"{model_id} @ {rev or 'main'} (diffusers, {spec.get('kind', 'text-to-image')})"
     fetch = (f"{PY} -c \"from synthrec_core.models import load_generator; load_generator({model_id!r}, {rev!r})\""
              "  (online; downloads only the files the pipeline loads)")
-    snap = _snapshot(model_id, rev, cache)
+    snap = _snapshot(model_id, rev, cache, "model_index.json")
     if snap is None:
         return Check("model", label, False, f"{what}: not in the hub cache", fetch)
     bad = _incomplete_pipeline(snap)
@@ -163,7 +166,7 @@ def _enhancer_check(spec: dict[str, Any], cache: str | None) -> Check:
     what = f"{model_id} @ {rev or 'main'} (transformers T5)"
     fetch = (f"{PY} -c \"from synthrec_core.prompts import T5LanguageEnhancer; T5LanguageEnhancer({model_id!r}, "
              f"revision={rev!r})\"  (online)")
-    snap = _snapshot(model_id, rev, cache)
+    snap = _snapshot(model_id, rev, cache, "config.json")
     if snap is None:
         return Check("model", label, False, f"{what}: not in the hub cache", fetch)
     bad = _incomplete_t5(snap)

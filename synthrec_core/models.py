@@ -255,8 +255,8 @@ def _hub_snapshot(model_id: str, revision: str | None) -> Path | None:
     """The cached snapshot folder of a hub repo at ``revision`` (None if not cached)."""
     from huggingface_hub import snapshot_download
 
-    try:
-        return Path(snapshot_download(model_id, revision=revision, local_files_only=True))
+    try:  # allow_patterns: a pipeline's snapshot never holds every file of its repo's cached listing
+        return Path(snapshot_download(model_id, revision=revision, local_files_only=True, allow_patterns=["model_index.json"]))
     except Exception:  # noqa: BLE001 - not cached (or not a valid repo id)
         return None
 
