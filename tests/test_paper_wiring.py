@@ -352,3 +352,64 @@ def test_templates_without_a_slot_are_refused(tk):
         prompt_spec({"prompts": {"eurosat": {"basic": "{} and {}"}}}, "eurosat")
     with pytest.raises(ConfigError, match="has no '{}'"):
         GenerationJob(classnames=CLASSES, template="a photo", **tk.gen)
+
+
+# ------------------------------------------------------------------------------ scale-out scripts
+def _script_env(tmp_path: Path, **kw: str) -> dict[str, str]:
+    import os
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    return dict(os.environ, PYTHONPATH=f"{repo}{os.pathsep}{repo / 'tests'}", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
+                SYNTHREC_PYTHON=sys.executable, SYNTHREC_CACHE=str(tmp_path / "cache"), **kw)
+
+
+@pytest.mark.slow  # a torchrun launch of two ranks (~30 s on a loaded machine)
+def test_the_slurm_array_script_makes_its_tasks_set_on_two_ranks(tk, tmp_path):
+    """Array task 1 makes the set of jobs.txt's second line with two (CPU, gloo) ranks: the same
+    images as one process makes."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    jobs = [GenerationJob(classnames=CLASSES, template=t, images_per_prompt=3, **{**tk.gen, "device": "cpu"})
+            for t in ("a photo of a {}.", "a drawing of a {}.")]
+    files = []
+    for i, job in enumerate(jobs):
+        files.append(tmp_path / f"{i:03d}.json")
+        files[-1].write_text(json.dumps(job.replace(output_dir=str(tmp_path / f"set{i}")).to_dict()))
+    (tmp_path / "jobs.txt").write_text("".join(f"{f}\n" for f in files))
+    r = subprocess.run(["bash", str(repo / "scripts" / "slurm" / "generate_array.sh"), str(tmp_path / "jobs.txt")],
+                       env=_script_env(tmp_path, SLURM_ARRAY_TASK_ID="1", GPUS="2", SYNTHREC_DEVICE="cpu"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (tmp_path / "set0").exists()  # only the task's own set
+    from synthrec_core.sets import SyntheticSet
+
+    two = SyntheticSet(tmp_path / "set1")
+    one = generate(jobs[1].replace(output_dir=str(tmp_path / "one")), tk.pipeline, progress=False)
+    assert two.is_complete and [file_sha256(two.root / p) for p in two.manifest()["path"]] == \
+        [file_sha256(one.root / p) for p in one.manifest()["path"]]
+    bad = subprocess.run(["bash", str(repo / "scripts" / "slurm" / "generate_array.sh"), str(tmp_path / "jobs.txt")],
+                         env=_script_env(tmp_path, SLURM_ARRAY_TASK_ID="7"), capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "has no line 8" in bad.stderr
+
+
+def test_the_pretrain_script_runs_torchrun_outside_slurm(tk, tmp_path):
+    import os
+    import subprocess
+
+    from synthrec_core.pretraining import PretrainConfig
+
+    repo = Path(__file__).resolve().parents[1]
+    s = generate(GenerationJob(classnames=CLASSES, template="a photo of a {}.", images_per_prompt=4,
+                               **tk.gen).replace(output_dir=str(tmp_path / "set")), tk.pipeline, progress=False)
+    cfg = PretrainConfig.preset("paper-aware-resnet50", backbone="resnet-mini", epochs=1, global_batch=6)
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
+    env = _script_env(tmp_path, GPUS="1")
+    env.pop("SLURM_JOB_NODELIST", None)
+    r = subprocess.run(["bash", str(repo / "scripts" / "slurm" / "pretrain.sh"), str(tmp_path / "cfg.json"), str(s.root),
+                        str(tmp_path / "out"), "--mode", "RGB", "--size", "32", "--quiet"], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["last_epoch"]["epoch"] == 1
+    assert (tmp_path / "out" / "final.pt").is_file() and os.path.getsize(tmp_path / "out" / "final.pt") > 0
