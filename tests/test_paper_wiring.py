@@ -413,3 +413,64 @@ def test_the_pretrain_script_runs_torchrun_outside_slurm(tk, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1])["last_epoch"]["epoch"] == 1
     assert (tmp_path / "out" / "final.pt").is_file() and os.path.getsize(tmp_path / "out" / "final.pt") > 0
+
+
+# ------------------------------------------------------------------------------ the comparison chapter
+def _write_run(root: Path, folder: str, clip: str, zs: dict[str, float], acc: dict[str, list[float]], findings: dict | None = None):
+    """A saved 01_zero_shot run (the JSON and the two tables the comparison reads)."""
+    import pandas as pd
+
+    d = root / folder
+    d.mkdir(parents=True)
+    pd.DataFrame({"dataset": list(zs), "zero-shot": list(zs.values())}).set_index("dataset").to_csv(d / "01_zero_shot__zero_shot.csv")
+    rows = [{"dataset": ds, "variant": "LE+CF-SCE", "seed": s, "test_acc": a} for ds, accs in acc.items() for s, a in enumerate(accs)]
+    pd.DataFrame(rows).to_csv(d / "01_zero_shot__ablation.csv")
+    data = {"setup": {"clip": clip}, "_tables": {"zero_shot": "01_zero_shot__zero_shot.csv", "ablation": "01_zero_shot__ablation.csv"},
+            "_meta": {"written": "2026-01-01T00:00:00+00:00", "parameters": {"datasets": list(zs), "seeds": [0, 1]}}}
+    if findings:
+        data["findings"] = findings
+    (d / "01_zero_shot.json").write_text(json.dumps(data))
+
+
+def test_the_comparison_puts_each_runs_numbers_under_its_backbone_and_says_not_run_elsewhere(tmp_path, monkeypatch):
+    from synthrec_core import comparison as cmp
+
+    monkeypatch.setenv("SYNTHREC_RESULTS", str(tmp_path))
+    f1 = {"F1": {"mean": 3.5, "std": 0.5, "unit": "points", "n_seeds": 2, "reproduced": True}}
+    _write_run(tmp_path, "paper", "RN50/openai", {"cifar10": 71.0}, {"cifar10": [0.80, 0.82]}, f1)
+    _write_run(tmp_path, "paper@vit", "ViT-B-16/openai", {"cifar10": 90.0, "eurosat": 50.0}, {"cifar10": [0.92, 0.93]})
+    _write_run(tmp_path, "mini", "MiniCLIP-CNN/mini", {"cifar10": 10.0}, {"cifar10": [0.5, 0.5]})
+    runs = cmp.find_runs("paper", ["01_zero_shot"])
+    assert [r["dir"] for r in runs] == ["paper", "paper@vit"] and [r["backbone"] for r in runs] == ["RN50", "ViT-B/16"]
+    t = cmp.table("table1", runs)
+    assert t.loc["CIFAR-10", ("RN50 zero-shot", "paper")] == "70.31" and t.loc["CIFAR-10", ("RN50 zero-shot", "ours")] == "71.00"
+    assert t.loc["CIFAR-10", ("RN50 + synthetic", "ours")] == f"81.00 ± {np.std([80, 82], ddof=1):.2f} (2 seeds)"
+    assert t.loc["CIFAR-10", ("ViT-B/16 + synthetic", "ours")] == f"92.50 ± {np.std([92, 93], ddof=1):.2f} (2 seeds)"
+    assert t.loc["EuroSAT", ("RN50 zero-shot", "ours")] == cmp.NOT_RUN  # the ViT run's EuroSAT is not RN50's
+    assert t.loc["EuroSAT", ("ViT-B/16 zero-shot", "ours")] == "50.00"
+    assert t.loc["EuroSAT", ("ViT-B/16 + synthetic", "ours")] == cmp.NOT_RUN
+    assert t.loc["average", ("RN50 zero-shot", "paper")] == "55.13" and t.loc["average", ("RN50 zero-shot", "ours")] == cmp.NOT_RUN
+    f = cmp.findings_table(runs, "paper profile")
+    assert f.loc["F1", "ours (paper profile)"] == "+3.50 ± 0.50 points (2 seeds)" and f.loc["F1", "reproduced"] == "yes"
+    assert f.loc["F9", "reproduced"] == cmp.NOT_RUN
+    cov = cmp.coverage(runs)
+    assert cov["tables"]["table1"] == {"paper_numbers": 68, "ours": 5} and cov["findings_measured"] == 1
+    mini = cmp.find_runs("mini", ["01_zero_shot"])  # another profile's runs never fill the paper profile's cells
+    assert cmp.coverage(mini)["ours"] == 0 and cmp.run_summary(mini).loc["cifar10", "CLIP"] == "MiniCLIP-CNN/mini"
+    assert "not run" in cmp.summary_text(cmp.coverage([]), "paper")
+
+
+def test_the_paper_numbers_are_complete():
+    from synthrec_core import comparison as cmp
+    from synthrec_core.data.registry import TABLE1_DATASETS
+
+    n = cmp.paper_numbers()
+    assert tuple(n["tables"]["table1"]["rows"]) == TABLE1_DATASETS
+    for name, t in n["tables"].items():
+        assert set(t["paper"]) == set(t["rows"]) and all(len(v) == len(t["columns"]) for v in t["paper"].values()), name
+    t1 = np.array(list(n["tables"]["table1"]["paper"].values()))
+    printed = n["tables"]["table1"]["average"]
+    assert np.round(t1[:, 2:].mean(0), 2).tolist() == printed[2:]  # ViT-B/16: the printed average is the rows' mean
+    assert round(float((t1[:, 1] - t1[:, 0]).mean()), 2) == 4.31 and round(float((t1[:, 3] - t1[:, 2]).mean()), 2) == 2.90
+    assert np.round(t1[:, :2].mean(0), 2).tolist() == [55.26, 59.57] != printed[:2]  # RN50: the discrepancy the data notes
+    assert sorted(n["findings"], key=lambda k: int(k[1:])) == [f"F{i}" for i in range(1, 14)]
