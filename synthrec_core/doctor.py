@@ -60,13 +60,14 @@ class Check:
 # ------------------------------------------------------------------------------ models
 def _profile_models(profile: str) -> dict[str, dict[str, Any]]:
     """The profile's models with their presets filled in (``kind: {preset fields}``)."""
+    from .config import check
     from .models import model_preset
     from .profiles import section
 
     out = {}
     for kind, v in section(profile, "models").items():
-        spec = model_preset(kind, v["preset"]) | {k: x for k, x in v.items() if k != "preset"} if isinstance(v, dict) and "preset" in v else v
-        out[kind] = dict(spec, preset=v.get("preset") if isinstance(v, dict) else v)
+        check(isinstance(v, dict) and "preset" in v, f"profile {profile!r}: models.{kind} must name a preset, got {v!r}")
+        out[kind] = {**model_preset(kind, v["preset"]), **{k: x for k, x in v.items() if k != "preset"}, "preset": v["preset"]}
     return out
 
 

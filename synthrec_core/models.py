@@ -340,12 +340,12 @@ def load_generator(model_id: str, revision: str | None = None, *, img2img: bool 
 
 
 def _load_diffusers(model_id: str, revision: str | None, img2img: bool, dtype: torch.dtype, local: bool) -> Any:
+    index = Path(model_id) if local else _hub_snapshot(model_id, revision)
+    if index is None and _offline():  # before diffusers is imported: a miss fails in a second or two
+        raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
     cls = AutoPipelineForImage2Image if img2img else AutoPipelineForText2Image
-    index = Path(model_id) if local else _hub_snapshot(model_id, revision)
-    if index is None and _offline():
-        raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
     if index is None:  # online and not cached: fetch model_index.json alone first, to check the kind
         from huggingface_hub import hf_hub_download
 

@@ -122,3 +122,32 @@ def test_written_jobs_hold_every_set_the_cells_ask_for(tmp_path, monkeypatch):
         cell = pool_job(list(splits.classnames), prompts, r.per_class, tk.gen, r.seed)
         assert {u.image_key for u in cell.units()} <= units[(r.seed, r.prompts == "le")], r
     assert json.loads(Path(paths[0]).read_text())["pipeline_id"] == "minigen"
+
+
+@pytest.mark.slow  # runs the section's experiments on the mini models (~1 min on 2 cores)
+def test_the_estimate_equals_what_the_sections_functions_generate(tmp_path, monkeypatch):
+    """The zero-shot section's own functions (ablation, saturation, from scratch) on the mini
+    models, with the engine's image store on: the images the engine generates equal the estimate."""
+    import torch
+
+    from synthrec_core import generation
+    from synthrec_core import zero_shot_study as study
+    from synthrec_core.classifier import HeadConfig
+    from synthrec_core.grid import Grid
+    from synthrec_core.toolkit import load_toolkit
+    from synthrec_core.zero_shot import ZeroShotConfig
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SYNTHREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SYNTHREC_IMAGE_STORE", "1")
+    params = {**CRAFTED, "models": "mini", "datasets": ["digits"], "saturation_dataset": "digits", "scratch_dataset": "digits",
+              "train_per_class": 2, "pool_per_class": 4, "le_sentences": 3, "saturation_sizes": [1, 4], "scratch_synthetic": [3]}
+    tk = load_toolkit("mini")
+    base = ZeroShotConfig(train_per_class=2, pool_per_class=4, le_sentences=3, head=HeadConfig(epochs=1))
+    grid = Grid("cost", root=tmp_path / "grid")
+    before = generation.STATS["images"]
+    p = study.prepare(tk, "digits")
+    study.ablation(tk, [p], params["seeds"], base, grid, progress=False)
+    study.saturation(tk, p, params["saturation_sizes"], base, grid, ct_seeds=params["seeds"], progress=False)
+    study.from_scratch(tk, "digits", base, [2], params["scratch_synthetic"], [0], grid, epochs=1, progress=False)
+    assert generation.STATS["images"] - before == cost.estimate("01_zero_shot", params)["images"]

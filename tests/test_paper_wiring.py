@@ -315,14 +315,20 @@ def test_a_cached_hub_snapshot_of_another_pipeline_kind_is_refused(tmp_path, mon
 
 
 def test_missing_models_fail_offline_within_seconds_naming_them(tmp_path, monkeypatch):
-    import huggingface_hub.constants
+    """In a fresh process (nothing imported yet): the paper generator, not cached, fails before
+    diffusers is even imported."""
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    t0 = time.perf_counter()
-    with pytest.raises(models.ModelUnavailable, match=f"stable-diffusion-v1-5/stable-diffusion-v1-5.*{REV}.*hf download"):
-        models.load_generator("stable-diffusion-v1-5/stable-diffusion-v1-5", REV)
-    assert time.perf_counter() - t0 < 10
+    code = ("import time; t0 = time.perf_counter(); from synthrec_core.models import load_generator, ModelUnavailable; t1 = time.perf_counter()\n"
+            "try:\n    load_generator('stable-diffusion-v1-5/stable-diffusion-v1-5', %r)\nexcept ModelUnavailable as e:\n"
+            "    import sys; print(time.perf_counter() - t1, 'diffusers' in sys.modules); print(e)" % REV)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=_script_env(tmp_path, HF_HOME=str(tmp_path / "empty-hf")))
+    seconds, imported = r.stdout.split("\n")[0].split()
+    assert float(seconds) < 2 and imported == "False", r.stdout + r.stderr
+    assert f"stable-diffusion-v1-5/stable-diffusion-v1-5' @ {REV} is not in the local Hugging Face cache" in r.stdout
+    assert f"hf download stable-diffusion-v1-5/stable-diffusion-v1-5 --revision {REV}" in r.stdout
     with pytest.raises(ConfigError, match="folder not found"):
         models.load_generator(str(tmp_path / "no" / "such" / "pipeline"))
 
