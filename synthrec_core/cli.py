@@ -4,13 +4,13 @@
     synthrec book [--profile mini]
     synthrec params NOTEBOOK          # list a notebook's parameters and profile values
     synthrec generate --job JOB.json  # a synthetic set; `torchrun --nproc_per_node N -m synthrec_core.cli generate ...`
-    synthrec doctor                   # what is installed, offline state, datasets, models
+    synthrec doctor --profile paper   # every model, dataset, package, kernel and GPU the profile needs; how to get what is missing
+    synthrec cost 01_zero_shot --profile paper [--write-jobs DIR]   # images and GPU-hours before a cluster run
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Sequence
 
@@ -86,19 +86,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    import platform
+    """Report what the profile needs (offline, never the network); 1 if anything is missing."""
+    from .doctor import main as doctor_main
 
-    import torch
+    return doctor_main(args.profile, hub_cache=args.hub_cache, data_root=args.data_root)
 
-    print(f"python {platform.python_version()}  torch {torch.__version__}  threads {torch.get_num_threads()}")
-    print(f"cuda available: {torch.cuda.is_available()}")
-    print(f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}")
-    try:
-        from .data import list_datasets
 
-        print("datasets:", ", ".join(list_datasets()))
-    except Exception as err:  # doctor reports, it does not fail
-        print(f"datasets: unavailable ({err})")
+def _cmd_cost(args: argparse.Namespace) -> int:
+    """Images and published-figure GPU-hours per notebook; optionally the job files of its sets."""
+    from .cost import estimate, format_estimate, notebook_parameters, write_jobs
+
+    overrides = {name: _parse_value(value) for name, value in (args.param or [])}
+    for name in args.notebooks:
+        nb, params = notebook_parameters(name, args.profile, args.config, overrides)
+        source = args.config or (f"configs/{args.profile}/{nb.stem}.yaml" if args.profile != "ci" else "the notebook's defaults")
+        print(format_estimate(estimate(nb.stem, params), args.profile, source))
+        if args.write_jobs:
+            paths = write_jobs(nb.stem, params, args.write_jobs, device=args.device)
+            print(f"  wrote {len(paths)} job files and jobs.txt to {args.write_jobs} "
+                  f"(sbatch --array=0-{max(len(paths) - 1, 0)} scripts/slurm/generate_array.sh {args.write_jobs}/jobs.txt)")
     return 0
 
 
@@ -134,8 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(func=_cmd_generate)
 
-    doctor = sub.add_parser("doctor", help="report the environment")
+    doctor = sub.add_parser("doctor", help="check the models, datasets, packages, kernel and GPU a profile needs (offline)")
+    doctor.add_argument("--profile", default="mini", choices=["mini", "paper"])
+    doctor.add_argument("--hub-cache", default=None, help="Hugging Face hub cache folder (default: huggingface_hub's)")
+    doctor.add_argument("--data-root", default=None, help="where the paper datasets live (default: cache_dir()/datasets)")
     doctor.set_defaults(func=_cmd_doctor)
+
+    cost = sub.add_parser("cost", help="images and GPU-hours a notebook config generates (before a cluster run)")
+    cost.add_argument("notebooks", nargs="+", help="notebook stems or paths")
+    cost.add_argument("--profile", default="paper", choices=["ci", "mini", "paper"])
+    cost.add_argument("--config", default=None, help="a parameter YAML file instead of configs/<profile>/<stem>.yaml")
+    cost.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
+    cost.add_argument("--write-jobs", default=None, metavar="DIR", help="write one GenerationJob file per shared set and DIR/jobs.txt")
+    cost.add_argument("--device", default="cuda", help="device the jobs (and T5 sampling) run on (default cuda)")
+    cost.set_defaults(func=_cmd_cost)
     return parser
 
 

@@ -14,6 +14,12 @@ With ``HF_HUB_OFFLINE=1`` a model that is not cached fails at once with
 :class:`ModelUnavailable`, whose message names the model and says how to get it.
 :func:`generator_identity` gives the content identity of a generator's weights, which the
 generation engine puts in every set's key.
+
+Every generator goes through :func:`speed_up` (the GPU defaults: SDPA attention, channels-last
+UNet/VAE on CUDA, an opt-in ``torch.compile`` of the UNet); :func:`img2img_pipeline` gives the
+real-guidance sibling of a text-to-image pipeline over the same modules. A folder or snapshot
+whose ``model_index.json`` is not a text-to-image (or img2img) pipeline is refused before its
+weights load.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ __all__ = [
     "generator_identity",
     "make_scheduler",
     "SCHEDULERS",
+    "speed_up",
+    "is_compiled",
+    "img2img_pipeline",
+    "GENERATOR_KINDS",
 ]
 
 from .schedulers import SCHEDULERS, make_scheduler  # noqa: E402,F401  (re-exported)
@@ -115,7 +125,13 @@ def model_preset(kind: str, name: str) -> dict[str, Any]:
 
     table = model_presets(kind)
     check_choice(f"{kind} preset", name, list(table))
+    if kind == "generator":  # the sections need a text-to-image model (its img2img sibling does real guidance)
+        check_choice(f"kind of generator preset {name!r}", table[name].get("kind"), GENERATOR_KINDS)
     return table[name]
+
+
+#: the generator kinds the recipes can use
+GENERATOR_KINDS = ("text-to-image",)
 
 
 # ------------------------------------------------------------------------------ CLIP
@@ -209,8 +225,8 @@ def _hub_snapshot(model_id: str, revision: str | None) -> Path | None:
     """The cached snapshot folder of a hub repo at ``revision`` (None if not cached)."""
     from huggingface_hub import snapshot_download
 
-    try:
-        return Path(snapshot_download(model_id, revision=revision, local_files_only=True))
+    try:  # allow_patterns: a pipeline's snapshot never holds every file of its repo's cached listing
+        return Path(snapshot_download(model_id, revision=revision, local_files_only=True, allow_patterns=["model_index.json"]))
     except Exception:  # noqa: BLE001 - not cached (or not a valid repo id)
         return None
 
@@ -261,7 +277,7 @@ def _not_cached_message(kind: str, model_id: str, revision: str | None) -> str:
 
 def load_generator(model_id: str, revision: str | None = None, *, img2img: bool = False,
                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                   scheduler: str | None = None) -> Any:
+                   scheduler: str | None = None, compile: bool = False) -> Any:
     """A diffusers pipeline for text-to-image (or img2img) generation.
 
     Args:
@@ -273,9 +289,12 @@ def load_generator(model_id: str, revision: str | None = None, *, img2img: bool 
         device, dtype: where and in what precision the pipeline runs.
         scheduler: replace the pipeline's scheduler by one of :data:`SCHEDULERS`, built from the
             pipeline's scheduler config (``None`` keeps it).
+        compile: ``torch.compile`` the UNet (see :func:`speed_up`, which every pipeline goes
+            through: SDPA attention, channels-last on CUDA).
 
     Raises:
-        ConfigError: a local path that does not exist ("folder not found").
+        ConfigError: a local path that does not exist ("folder not found"); a pipeline whose
+            ``model_index.json`` is not a text-to-image (or img2img) pipeline.
         ModelUnavailable: not shipped / not cached and offline; the message says how to get it.
     """
     folder = _folder_of(model_id)
@@ -287,18 +306,119 @@ def load_generator(model_id: str, revision: str | None = None, *, img2img: bool 
         pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return speed_up(pipe.to(device), device, compile=compile)
 
 
 def _load_diffusers(model_id: str, revision: str | None, img2img: bool, dtype: torch.dtype, local: bool) -> Any:
+    index = Path(model_id) if local else _hub_snapshot(model_id, revision)
+    if index is None and _offline():  # before diffusers is imported: a miss fails in a second or two
+        raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
     cls = AutoPipelineForImage2Image if img2img else AutoPipelineForText2Image
-    if not local and _offline() and _hub_snapshot(model_id, revision) is None:
-        raise ModelUnavailable(_not_cached_message("generator", model_id, revision))
+    if index is None:  # online and not cached: fetch model_index.json alone first, to check the kind
+        from huggingface_hub import hf_hub_download
+
+        try:
+            index = Path(hf_hub_download(model_id, "model_index.json", revision=revision)).parent
+        except Exception:  # noqa: BLE001 - from_pretrained below reports the failure with instructions
+            index = None
+    if index is not None:
+        _check_text_to_image(model_id, index)
     try:
         return cls.from_pretrained(model_id, revision=None if local else revision, dtype=dtype)
     except Exception as e:
         if local or not _looks_like_missing(e):
             raise
         raise ModelUnavailable(_not_cached_message("generator", model_id, revision)) from e
+
+
+def _check_text_to_image(model_id: str, folder: Path) -> None:
+    """:class:`ConfigError` unless ``folder/model_index.json`` names a text-to-image or img2img
+    pipeline (diffusers' auto-pipeline tables, or a plugin's registered class)."""
+    from diffusers.pipelines.auto_pipeline import AUTO_IMAGE2IMAGE_PIPELINES_MAPPING, AUTO_TEXT2IMAGE_PIPELINES_MAPPING
+
+    if not (folder / "model_index.json").is_file():
+        raise ConfigError(f"generator {model_id!r}: {folder} has no model_index.json: not a diffusers pipeline")
+    name = _pipeline_class(folder)
+    known = {c.__name__ for table in (AUTO_TEXT2IMAGE_PIPELINES_MAPPING, AUTO_IMAGE2IMAGE_PIPELINES_MAPPING)
+             for c in table.values()} | set(_PIPELINE_CLASSES)
+    if name not in known:
+        raise ConfigError(f"generator {model_id!r} is a {name or 'pipeline without a _class_name'} (model_index.json), "
+                          "not a text-to-image pipeline; give one such as a StableDiffusionPipeline")
+
+
+# ------------------------------------------------------------------------------ GPU defaults
+#: ``torch.compile`` arguments for the UNet (CUDA graphs suit the engine's fixed micro-batch shapes)
+COMPILE_OPTIONS: dict[str, Any] = {"mode": "reduce-overhead", "fullgraph": False}
+
+
+def speed_up(pipe: Any, device: str | torch.device, compile: bool = False, *, channels_last: bool | None = None,
+             compile_options: dict[str, Any] | None = None) -> Any:
+    """The GPU defaults, applied in place to a loaded pipeline (which is returned).
+
+    - Attention: every classic ``AttnProcessor`` of the pipeline's diffusers modules becomes
+      PyTorch's SDPA ``AttnProcessor2_0`` (diffusers' own default when torch has SDPA, so this
+      is a no-op for SD v1.5, MiniGen and the tests' tiny SD; it guards configs that set the
+      classic one).
+    - Memory format: the UNet and VAE in channels-last on CUDA (``channels_last=None``), or
+      when ``channels_last=True``.
+    - ``compile``: ``torch.compile`` of the UNet with :data:`COMPILE_OPTIONS` (updated by
+      ``compile_options``); the first calls are slow (compilation), later ones faster.
+
+    Precision is the caller's ``dtype`` (the profiles ask for float16 on CUDA, float32 on CPU).
+    What is in a set's key: ``dtype`` is; compiling must be too, because compiled kernels fuse
+    and round differently, so a compiled run must not share (or resume) an uncompiled run's
+    sets. SDPA and channels-last are fixed for a device, like the device's own kernels (the
+    device is not in the key). ``pipe._synthrec_speed`` records what was applied.
+    """
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    cuda = str(device).startswith("cuda")
+    swapped = 0
+    for name, module in _modules(pipe).items():
+        procs = getattr(module, "attn_processors", None)
+        if not procs or not hasattr(module, "set_attn_processor"):
+            continue
+        classic = [k for k, v in procs.items() if type(v) is AttnProcessor]
+        if classic and hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+            module.set_attn_processor({k: AttnProcessor2_0() if k in classic else v for k, v in procs.items()})
+            swapped += len(classic)
+    last = cuda if channels_last is None else channels_last
+    if last:
+        for name in ("unet", "vae"):
+            if isinstance(getattr(pipe, name, None), torch.nn.Module):
+                getattr(pipe, name).to(memory_format=torch.channels_last)
+    if compile and not is_compiled(pipe):
+        pipe.unet = torch.compile(pipe.unet, **{**COMPILE_OPTIONS, **(compile_options or {})})
+    pipe._synthrec_speed = {"sdpa_swapped": swapped, "channels_last": bool(last), "compiled": is_compiled(pipe),
+                            "device": str(device)}
+    return pipe
+
+
+def _modules(pipe: Any) -> dict[str, torch.nn.Module]:
+    comps = getattr(pipe, "components", None) or {"unet": getattr(pipe, "unet", None)}
+    return {k: v for k, v in comps.items() if isinstance(v, torch.nn.Module)}
+
+
+def is_compiled(pipe: Any) -> bool:
+    """True if the pipeline's UNet is a ``torch.compile`` module."""
+    return hasattr(getattr(pipe, "unet", None), "_orig_mod")
+
+
+def img2img_pipeline(pipe: Any) -> Any:
+    """A pipeline that does real guidance (img2img) with ``pipe``'s modules: ``pipe`` itself if
+    its call takes ``image`` and ``strength`` (MiniGen's does both), else its diffusers img2img
+    sibling (``AutoPipelineForImage2Image.from_pipe``: the same modules, nothing reloaded)."""
+    import inspect
+
+    params = inspect.signature(type(pipe).__call__).parameters
+    if "image" in params and "strength" in params:
+        return pipe
+    from diffusers import AutoPipelineForImage2Image
+
+    out = AutoPipelineForImage2Image.from_pipe(pipe)
+    out.set_progress_bar_config(disable=True)
+    if hasattr(pipe, "_synthrec_speed"):
+        out._synthrec_speed = dict(pipe._synthrec_speed)
+    return out
