@@ -160,15 +160,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    from .generation import GenerationError
-    from .models import ModelUnavailable
-    from .sets import SetMismatchError
-
     try:
         return args.func(args)
-    except (ConfigError, ModelUnavailable, GenerationError, SetMismatchError) as err:
+    except Exception as err:  # noqa: BLE001 - the known user errors print one line; anything else is a bug
+        if not _user_error(err):
+            raise
         print(f"synthrec: error: {err}", file=sys.stderr)
         return 2
+
+
+def _user_error(err: BaseException) -> bool:
+    """Bad input or a missing model/dataset: reported in one line, not as a traceback. The
+    classes are looked up lazily so that a quick command (doctor) does not import the engine."""
+    if isinstance(err, ConfigError):
+        return True
+    mods = sys.modules
+    kinds = [getattr(mods.get(m), n, None) for m, n in (("synthrec_core.generation", "GenerationError"),
+                                                          ("synthrec_core.models", "ModelUnavailable"),
+                                                          ("synthrec_core.sets", "SetMismatchError"),
+                                                          ("synthrec_core.data.base", "DatasetUnavailable"))]
+    return any(k is not None and isinstance(err, k) for k in kinds)
 
 
 if __name__ == "__main__":  # pragma: no cover

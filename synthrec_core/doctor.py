@@ -157,7 +157,7 @@ def _generator_check(spec: dict[str, Any], cache: str | None) -> Check:
 def _enhancer_check(spec: dict[str, Any], cache: str | None) -> Check:
     label = f"language_enhancer {spec['preset']}"
     if spec.get("kind") == "offline":
-        from .prompts import DEBIAN_WORDNET_DIR
+        from .wordnet import DEBIAN_WORDNET_DIR
 
         wn = Path(os.environ.get("SYNTHREC_WORDNET") or DEBIAN_WORDNET_DIR)
         ok = (wn / "data.noun").is_file()

@@ -68,13 +68,20 @@ def set_scheduler(pipe: Any, name: str | None) -> Any:
     return pipe
 
 
+def _device(job: GenerationJob) -> str:
+    """The job's device; plain "cuda" under torchrun means this rank's GPU (``cuda:LOCAL_RANK``)."""
+    if str(job.device) == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return str(job.device)
+
+
 def _load_pipeline(job: GenerationJob) -> Any:
     import torch
 
     from .models import load_generator
 
-    return load_generator(job.pipeline_id, job.revision, img2img=job.references is not None, device=job.device,
-                          dtype=getattr(torch, job.dtype), scheduler=job.scheduler)
+    return load_generator(job.pipeline_id, job.revision, img2img=job.references is not None, device=_device(job),
+                          dtype=getattr(torch, job.dtype), scheduler=job.scheduler, compile=job.compile)
 
 
 # -- one micro-batch ------------------------------------------------------------------------
@@ -266,7 +273,7 @@ def _worker_copy(pipe: Any) -> Any:
 
 
 def _n_workers(job: GenerationJob, n_calls: int, world: int) -> int:
-    if not str(job.device).startswith("cpu"):
+    if not _device(job).startswith("cpu"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     want = job.workers if job.workers is not None else max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
@@ -276,12 +283,20 @@ def _n_workers(job: GenerationJob, n_calls: int, world: int) -> int:
 def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_dir: Path, world: int, show: bool) -> None:
     from .progress import progress
 
+    from .models import img2img_pipeline, is_compiled
+
     own_scheduler = None
     if pipe is None:
         pipe = _load_pipeline(job)
-    elif job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
-        own_scheduler = pipe.scheduler
-        set_scheduler(pipe, job.scheduler)
+    else:
+        if is_compiled(pipe) != job.compile:
+            raise GenerationError(f"the given pipeline is {'' if is_compiled(pipe) else 'not '}compiled but the job says "
+                                  f"compile={job.compile}: compiled kernels round differently, so they make another set")
+        if job.references is not None:  # real guidance: the img2img sibling over the same modules
+            pipe = img2img_pipeline(pipe)
+        if job.scheduler is not None:  # swap for this job only; the caller's pipeline is restored
+            own_scheduler = pipe.scheduler
+            set_scheduler(pipe, job.scheduler)
     bar_config = getattr(pipe, "_progress_bar_config", None)
     if hasattr(pipe, "set_progress_bar_config"):  # one report per set, not a bar per pipeline call
         pipe.set_progress_bar_config(disable=True)
@@ -291,8 +306,8 @@ def _make_images(job: GenerationJob, pipe: Any, todo: Sequence[ImageUnit], set_d
         workers = _n_workers(job, len(calls), world)
         bar = progress(len(todo) * world, f"generate set {job.set_key}", unit="img", disable=not show)
         t0 = time.perf_counter()
-        with _single_threaded(str(job.device).startswith("cpu")):
-            cache = PromptCache(pipe, [u.prompt for u in todo], job)
+        with _single_threaded(_device(job).startswith("cpu")):
+            cache = PromptCache(pipe, [u.prompt for u in todo], job, _device(job))
             pipes = [pipe] + [_worker_copy(pipe) for _ in range(workers - 1)]
             work: queue.Queue = queue.Queue()
             for c in calls:

@@ -100,6 +100,9 @@ class GenerationJob(Config):
     # alone), for comparing prompts; False (training sets): every image has its own noise
     shared_noise: bool = False
     dtype: str = "float32"
+    # torch.compile of the UNet (GPUs; opt-in): compiled kernels round differently, so a compiled
+    # set is another set; left out of the keys when False, so uncompiled keys never change
+    compile: bool = False
     # every pipeline call runs on exactly this many images (the last call is padded), so every
     # kernel always sees the same shapes and an image never depends on its batch or its rank
     micro_batch: int = 32
@@ -145,6 +148,7 @@ class GenerationJob(Config):
         check(self.height % 8 == 0 and self.width % 8 == 0, f"height x width = {self.height}x{self.width} must be multiples of 8")
         check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0, f"seed={self.seed!r} must be an integer >= 0")
         check(isinstance(self.shared_noise, bool), f"shared_noise={self.shared_noise!r} must be true or false")
+        check(isinstance(self.compile, bool), f"compile={self.compile!r} must be true or false")
         check(isinstance(self.guidance_scale, (int, float)) and self.guidance_scale >= 0,
               f"guidance_scale={self.guidance_scale!r} must be >= 0")
         if self.scheduler is not None:
@@ -196,6 +200,8 @@ class GenerationJob(Config):
         if self.weights is None:
             raise ConfigError("the job's generator weights are not resolved; call job.resolved(pipeline) first")
         payload = {k: v for k, v in self.to_dict().items() if k not in self._not_in_key}
+        if not self.compile:
+            payload.pop("compile")
         if self.references is not None:
             payload["references"] = [[reference_hash(p) for p in refs] for refs in self.references]
         payload["__class__"] = type(self).__name__
@@ -213,7 +219,8 @@ class GenerationJob(Config):
         with equal render keys, seeds and prompts are identical, whatever set they are in."""
         fields = ("pipeline_id", "revision", "weights", "scheduler", "steps", "guidance_scale", "height", "width",
                   "negative_prompt", "strength", "dtype", "micro_batch")
-        return stable_hash({k: getattr(self, k) for k in fields} | {"kind": "img2img" if self.references else "txt2img"})
+        extra = {"compile": True} if self.compile else {}
+        return stable_hash({k: getattr(self, k) for k in fields} | {"kind": "img2img" if self.references else "txt2img"} | extra)
 
     def set_dir(self) -> Path:
         """Where the set lives: ``output_dir``, or ``cache_dir()/sets/<set_key>``."""

@@ -39,7 +39,7 @@ class PromptCache:
     and whose call accepts ``prompt_embeds`` (MiniGen). Others get their prompts as text.
     """
 
-    def __init__(self, pipe: Any, prompts: Sequence[str], job: Any) -> None:
+    def __init__(self, pipe: Any, prompts: Sequence[str], job: Any, device: str | None = None) -> None:
         import torch
 
         self.kind = "sd" if _sd_style(pipe) else ("tuple" if _accepts_embeds(pipe) else None)
@@ -53,10 +53,10 @@ class PromptCache:
             for i in range(0, len(distinct), PROMPT_CHUNK):
                 part = distinct[i : i + PROMPT_CHUNK]
                 padded = part + [""] * (PROMPT_CHUNK - len(part))
-                emb = self._encode(pipe, padded, job.device)
+                emb = self._encode(pipe, padded, device or str(job.device))
                 for j, p in enumerate(part):
                     self.rows[p] = self._row(emb, j)
-            self.neg = self._row(self._encode(pipe, [neg] + [""] * (PROMPT_CHUNK - 1), job.device), 0)
+            self.neg = self._row(self._encode(pipe, [neg] + [""] * (PROMPT_CHUNK - 1), device or str(job.device)), 0)
 
     def _encode(self, pipe: Any, prompts: list[str], device: str) -> Any:
         if self.kind == "sd":

@@ -54,13 +54,16 @@ class Toolkit:
 
 
 def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = True,
-                 pipeline: Any = None, clip: tuple | None = None, generator_id: str | None = None) -> Toolkit:
+                 pipeline: Any = None, clip: tuple | None = None, generator_id: str | None = None,
+                 clip_preset: str | None = None, enhancer: Any = None) -> Toolkit:
     """Load the models ``profile`` names.
 
     ``pipeline`` / ``clip`` (``(model, preprocess, tokenizer)``) replace the profile's models,
     e.g. the tiny retrained ones of a CI run; then ``generator_id`` names the given pipeline in
     every job (a label: the engine keys its sets by the pipeline's tensors). ``generator=False``
-    skips loading the generator (the engine loads it on first use when needed)."""
+    skips loading the generator (the engine loads it on first use when needed). ``clip_preset``
+    picks another CLIP preset than the profile's (e.g. ``ViT-B-16-openai``); ``enhancer`` replaces
+    the language enhancer (a callable ``(classname, n, seed) -> sentences``, or a preset dict)."""
     import torch
 
     from .models import load_clip, load_generator
@@ -74,7 +77,7 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
          else v for k, v in data.get("models", {}).items()}
     if "clip" not in m or "generator" not in m:
         raise ConfigError(f"profile {profile!r} must name models.clip and models.generator")
-    spec = m["clip"]
+    spec = model_preset("clip", clip_preset) if clip_preset else m["clip"]
     if clip is None:
         clip = load_clip(spec["name"], spec.get("pretrained"), device=device)
         clip_id = f"{spec['name']}/{spec.get('pretrained')}"
@@ -90,8 +93,9 @@ def load_toolkit(profile: str = "mini", device: str = "cpu", generator: bool = T
         gen.update(pipeline_id=generator_id, revision=None)
     if pipeline is None and generator:
         pipeline = load_generator(gen["pipeline_id"], gen["revision"], device=device,
-                                  dtype=getattr(torch, gen.get("dtype", "float32")), scheduler=gen.get("scheduler"))
-    enhancer = _enhancer(m.get("language_enhancer", "offline"), device)
+                                  dtype=getattr(torch, gen.get("dtype", "float32")), scheduler=gen.get("scheduler"),
+                                  compile=bool(gen.get("compile", False)))
+    enhancer = enhancer if callable(enhancer) else _enhancer(enhancer or m.get("language_enhancer", "offline"), device)
     return Toolkit(profile=profile, model=model, preprocess=preprocess, tokenizer=tokenizer,
                    encoder=Encoder(model, preprocess, clip_id), pipeline=pipeline, gen=gen, enhancer=enhancer, data=data,
                    clip_id=clip_id)
@@ -102,15 +106,28 @@ def _enhancer(spec: Any, device: str) -> Callable | None:
     if spec in (None, "offline") or (isinstance(spec, dict) and spec.get("kind") == "offline"):
         return None
     if isinstance(spec, dict) and spec.get("kind") == "t5":
-        state: dict[str, Any] = {}
+        state: dict[int, Any] = {}
 
         def enhance(name: str, n: int, seed: int) -> list[str]:
-            if "t5" not in state:
+            """T5 sentences, cached on disk by model, revision, class, n and seed, so every machine and
+            device that makes a set from them (a cluster's job writer, the notebook) uses the same ones."""
+            import json
+
+            from .paths import cache_dir
+            from .utils import atomic_write_json, stable_hash
+
+            path = cache_dir() / "le" / f"{stable_hash([spec['id'], spec.get('revision'), name, n, seed])}.json"
+            if path.exists():
+                return json.loads(path.read_text())["sentences"]
+            if n not in state:  # the enhancer keeps n of 1.25 n samples, as the paper keeps 200 of 250
                 from .prompts import T5LanguageEnhancer
 
-                state["t5"] = T5LanguageEnhancer(spec["id"], keep=n, num_samples=max(n, int(n * 1.25)), device=device,
-                                                 revision=spec.get("revision"))
-            return state["t5"](name, seed=seed)
+                state[n] = T5LanguageEnhancer(spec["id"], keep=n, num_samples=max(n, int(n * 1.25)), device=device,
+                                              revision=spec.get("revision"))
+            out = state[n](name, seed=seed)
+            atomic_write_json(path, {"model": spec["id"], "revision": spec.get("revision"), "class": name, "n": n, "seed": seed,
+                                     "sentences": out})
+            return out
 
         return enhance
     raise ConfigError(f"language_enhancer {spec!r} must be 'offline' or {{kind: t5, id: ..., revision: ...}}")

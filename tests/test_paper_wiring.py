@@ -26,7 +26,7 @@ import torch
 
 from synthrec_core import models
 from synthrec_core.config import ConfigError
-from synthrec_core.generation import GenerationJob, generate
+from synthrec_core.generation import GenerationError, GenerationJob, generate
 from synthrec_core.utils import file_sha256
 from tiny_models import tiny_rn, tiny_sd, tiny_sd_dir
 
@@ -243,8 +243,11 @@ def test_a_compiled_unet_runs_in_the_engine(tk, tmp_path, monkeypatch):
     assert models.is_compiled(compiled) and not models.is_compiled(tk.pipeline)
     job = GenerationJob(classnames=CLASSES[:2], template="a photo of a {}.", **{**tk.gen, "micro_batch": 2}, workers=1)
     a = generate(job.replace(output_dir=str(tmp_path / "a")), tk.pipeline, progress=False)
-    b = generate(job.replace(output_dir=str(tmp_path / "b")), compiled, progress=False)
+    b = generate(job.replace(output_dir=str(tmp_path / "b"), compile=True), compiled, progress=False)
     assert [file_sha256(a.root / p) for p in a.manifest()["path"]] == [file_sha256(b.root / p) for p in b.manifest()["path"]]
+    assert a.key != b.key  # a compiled set is another set, even where (eager backend) its pixels agree
+    with pytest.raises(GenerationError, match="compiled"):  # a compiled pipeline for an uncompiled job is refused
+        generate(job.replace(output_dir=str(tmp_path / "c")), compiled, progress=False)
 
 
 # ------------------------------------------------------------------------------ bad input, before any work
