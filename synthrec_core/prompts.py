@@ -233,9 +233,9 @@ def class_knowledge(classname: str) -> dict[str, list[str]]:
     table = _imagenet_definitions()
     if offset in table and table[offset][1] and table[offset][1] != syn.definition():
         out["definitions"].append(table[offset][1])
-    out["hypernyms"] = [h.lemma_names()[0].replace("_", " ") for h in syn.hypernyms()[:2]]
+    out["hypernyms"] = [h.lemma_names()[0].replace("_", " ") for h in sorted(syn.hypernyms())[:2]]
     hypos = []
-    for h in syn.closure(lambda s: s.hyponyms(), depth=3):
+    for h in syn.closure(lambda s: sorted(s.hyponyms()), depth=3):
         k = f"n{h.offset():08d}"
         if k in table:  # keep names ImageNet uses: concrete, picturable kinds
             hypos.append(table[k][0][0])
