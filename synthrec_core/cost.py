@@ -102,8 +102,9 @@ def _zero_shot_planner(p: dict[str, Any]) -> list[SetRequest]:
             out.append(SetRequest("ablation B", d, n, "basic", s, train, None, models))
             out.append(SetRequest("ablation LE (+CF), prompt style, tower, audit", d, n, "le", s, pool, L, models))
     ratio = pool / train
-    sat = p["saturation_dataset"]  # one set of the largest pool, generation seed 0 (study.saturation)
-    out.append(SetRequest("saturation", sat, _classes(sat), "le", 0, int(math.ceil(max(p["saturation_sizes"]) * ratio)), L, models))
+    sat = p["saturation_dataset"]  # study.saturation: per seed, one LE set of the largest size (no CF pool)
+    for s in p["seeds"]:
+        out.append(SetRequest("saturation", sat, _classes(sat), "le", s, max(p["saturation_sizes"]), L, models))
     if p.get("scratch_dataset"):  # study.from_scratch: the largest synthetic size's pool, seed 0
         d = p["scratch_dataset"]
         out.append(SetRequest("from scratch", d, _classes(d), "le", 0, int(math.ceil(max(p["scratch_synthetic"]) * ratio)), L, models))

