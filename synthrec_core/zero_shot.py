@@ -37,7 +37,7 @@ from .prompts import NAMES, PromptSpec, _template_entry, class_names, fill_templ
 from .utils import stable_hash
 
 __all__ = ["PromptSpec", "ZeroShotConfig", "fill_template", "class_names", "zero_shot_head", "basic_prompts", "le_prompts",
-           "pool_job", "pool_order", "select_images", "provenance", "run_recipe", "NAMES"]
+           "recipe_prompts", "pool_job", "pool_order", "select_images", "provenance", "run_recipe", "NAMES"]
 
 @dataclass(frozen=True)
 class ZeroShotConfig(Config):
@@ -193,10 +193,18 @@ def provenance(synthetic_set: Any, table: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ one cell
+def recipe_prompts(splits: Any, spec: PromptSpec, cfg: ZeroShotConfig, seed: int,
+                   enhancer: Callable | None = None) -> list[tuple[str, ...]]:
+    """The prompts per class ``cfg`` asks for: LE sentences (seeded) or the basic prompt."""
+    if cfg.prompts == "le":
+        return le_prompts(splits, spec, cfg.le_sentences, seed, enhancer)
+    return basic_prompts(splits, spec)
+
+
 def run_recipe(splits: Any, spec: PromptSpec, cfg: ZeroShotConfig, seed: int, *, encoder: Encoder, tokenizer: Callable,
                head: ZeroShotHead, real: dict[str, tuple[np.ndarray, np.ndarray]], gen: dict[str, Any], pipeline: Any = None,
                enhancer: Callable | None = None, progress: bool = True, set_per_class: int | None = None,
-               ct_seed: int | None = None) -> dict[str, Any]:
+               ct_seed: int | None = None, prompts: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     """One (dataset, recipe, seed) cell: generate (or reuse) the pool, encode, select, tune, test.
 
     ``head`` is the zero-shot head (from :func:`zero_shot_head`); ``real`` holds the cached
@@ -205,7 +213,8 @@ def run_recipe(splits: Any, spec: PromptSpec, cfg: ZeroShotConfig, seed: int, *,
     generates a larger set than the pool (its first ``pool_per_class`` images per class are the
     pool: a saturation curve cuts every size from one set). Returns plain data: accuracies, test
     predictions, the selected epoch, CF pass rate, the set key and decisions table."""
-    prompts = le_prompts(splits, spec, cfg.le_sentences, seed, enhancer) if cfg.prompts == "le" else basic_prompts(splits, spec)
+    if prompts is None:
+        prompts = recipe_prompts(splits, spec, cfg, seed, enhancer)
     job = pool_job(list(splits.classnames), prompts, max(cfg.pool_per_class, set_per_class or 0), gen, seed)
     from .generation import generate
 

@@ -28,7 +28,8 @@ import pandas as pd
 
 from .features import data_key, encode_images
 from .grid import Grid
-from .zero_shot import ZeroShotConfig, config_key, run_recipe, zero_shot_head
+from .utils import stable_hash
+from .zero_shot import ZeroShotConfig, config_key, recipe_prompts, run_recipe, zero_shot_head
 
 __all__ = ["Prepared", "prepare", "variants", "ablation", "saturation", "prompt_style", "tuned_share", "tower_grid", "audit",
            "audit_examples", "first_cell", "cell_set", "from_scratch", "VARIANTS"]
@@ -102,10 +103,12 @@ def variants(base: ZeroShotConfig, names: Sequence[str] = tuple(VARIANTS)) -> di
 
 
 def _cell(tk: Any, p: Prepared, cfg: ZeroShotConfig, seed: int, grid: Grid, progress: bool, **kw: Any) -> dict[str, Any]:
-    key = {**p.key, **config_key(cfg), "seed": seed, **kw}
+    """One recipe cell; its key holds the prompts' hash, so changed LE sentences never reuse a cell."""
+    prompts = recipe_prompts(p.splits, p.spec, cfg, seed, tk.enhancer)
+    key = {**p.key, **config_key(cfg), "seed": seed, "prompts": stable_hash(prompts), **kw}
     return grid.cell(key, lambda: run_recipe(p.splits, p.spec, cfg, seed, encoder=tk.encoder, tokenizer=tk.tokenizer,
                                              head=p.head, real=p.real, gen=tk.gen, pipeline=tk.pipeline, enhancer=tk.enhancer,
-                                             progress=progress, **kw))
+                                             progress=progress, prompts=prompts, **kw))
 
 
 def _row(p: Prepared, label: str, seed: int, res: dict[str, Any], **extra: Any) -> dict[str, Any]:
