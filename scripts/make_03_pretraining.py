@@ -25,7 +25,7 @@ models = "mini"
 device = "cpu"
 recipe = "mini"
 source = "animal_mnist"
-downstream = ["digits", "fashion_mnist"]
+downstream = ["fashion_mnist"]
 sizes = [2, 4]
 methods = ["supervised"]
 seeds = [0, 1]
@@ -36,8 +36,8 @@ pretrain_epochs = 1
 global_batch = 16
 transfer_mode = "linear"
 transfer_epochs = 3
-downstream_per_class = 10
-eval_limit = 300
+downstream_per_class = 5
+eval_limit = 150
 n_boot = 200""", metadata={"tags": ["parameters"]}),
     CODE("""from synthrec_core import params
 params.check_namespace("03_pretraining", globals())"""),
