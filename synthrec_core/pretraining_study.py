@@ -33,6 +33,7 @@ from .transfer import TransferConfig
 __all__ = ["StudyConfig", "Downstream", "load_downstream", "source_set", "run", "INITS"]
 
 INITS = ("scratch", "real", "synthetic")
+CELL_FIELDS = ("test_acc", "val_acc", "test_pred", "selected")  # what a transfer cell keeps
 #: (recipe, method) -> the pretrain_config preset it starts from
 PRESET_OF = {("mini", "supervised"): "mini-supervised", ("mini", "moco"): "mini-moco",
              ("paper", "supervised"): "paper-agnostic-resnet50", ("paper", "moco"): "paper-moco-resnet50"}
@@ -188,10 +189,11 @@ def run(tk: Any, cfg: StudyConfig, grid: Grid, log: Callable[[str], None] | None
 
                 def compute(d: Downstream = d) -> dict[str, Any]:
                     m, _ = transfer(model, d.splits, tc, norm=cfg.norm)
-                    return {k: m[k] for k in ("test_acc", "val_acc", "test_pred", "selected")}
+                    return {k: m[k] for k in CELL_FIELDS}
 
                 out = grid.cell(key, compute)
-                rows.append({"init": init, "method": method, "images_per_class": n, "downstream": d.name, "seed": seed, **out})
+                rows.append({"init": init, "method": method, "images_per_class": n, "downstream": d.name, "seed": seed,
+                             **{k: out[k] for k in CELL_FIELDS}})  # fixed order: a read-back cell has sorted keys
                 if log:
                     log(f"{init:9s} {method:10s} n={n:3d} -> {d.name}: {100 * out['test_acc']:.1f}% (seed {seed})")
     return pd.DataFrame(rows), down, histories
