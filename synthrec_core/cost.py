@@ -114,6 +114,16 @@ def _zero_shot_planner(p: dict[str, Any]) -> list[SetRequest]:
 register_planner("01_zero_shot", _zero_shot_planner)
 
 
+def _pretraining_planner(p: dict[str, Any]) -> list[SetRequest]:
+    """``03_pretraining``: per seed and size, one LE set of the source's classes (no CF pool)."""
+    n = _classes(p["source"])
+    return [SetRequest(f"pre-training, {k} per class", p["source"], n, "le", s, k, p["le_sentences"], p["models"])
+            for s in p["seeds"] for k in p["sizes"]]
+
+
+register_planner("03_pretraining", _pretraining_planner)
+
+
 def notebook_parameters(notebook: str, profile: str, config: str | Path | None = None,
                         overrides: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """The notebook's path and the parameters a run under ``profile`` gets (defaults, then

@@ -138,7 +138,7 @@ def _prepare(cfg: PretrainConfig, images: Any, labels: Any, out_dir: Any, world:
     y = num_classes = None  # MoCo ignores labels (and they are not part of its run key)
     if cfg.method == "supervised":
         check(labels is not None, "supervised pre-training needs labels")
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+        y = torch.from_numpy(np.array(labels, dtype=np.int64)).reshape(-1)  # a copy: writable
         check(len(y) == n, f"{len(y)} labels for {n} images")
         check(int(y.min()) >= 0, "labels must be >= 0")
         check(len(torch.unique(y)) >= 2, f"the label space has one class ({int(y[0])}); supervised pre-training needs two or more")

@@ -104,7 +104,7 @@ def _xy(split: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         images = split.to_array() if hasattr(split, "to_array") else split.images
         labels = split.labels
     x = as_uint8_tensor(images)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    y = torch.from_numpy(np.array(labels, dtype=np.int64)).reshape(-1)  # a copy: writable
     check(len(x) == len(y) and len(x) > 0, f"{what}: {len(x)} images, {len(y)} labels")
     return x, y
 

@@ -152,12 +152,12 @@ def all_findings(prepared: Sequence[Any], ablation: pd.DataFrame, saturation: pd
     return dict(sorted(out.items(), key=lambda kv: int(kv[0][1:])))
 
 
-def summary_text(data: dict[str, Any], profile: str) -> str:
-    """The chapter's closing paragraph, written from the saved findings."""
+def summary_text(data: dict[str, Any], profile: str, section: str = "zero-shot") -> str:
+    """The chapter's closing paragraph, written from the saved findings (of any section)."""
     f = data.get("findings", {})
     yes = [k for k, v in f.items() if v["reproduced"]]
     no = [k for k, v in f.items() if not v["reproduced"]]
-    lines = [f"Under the **{profile}** profile, {len(yes)} of the {len(f)} zero-shot findings measured here reproduce "
+    lines = [f"Under the **{profile}** profile, {len(yes)} of the {len(f)} {section} findings measured here reproduce "
              f"by the paper's rule ({', '.join(yes) or 'none'}); {', '.join(no) or 'none'} do not."]
     for k, v in f.items():
         verdict = "reproduced" if v["reproduced"] else "**not reproduced**"
