@@ -19,6 +19,7 @@ from .utils import atomic_write_json, atomic_write_text
 
 __all__ = [
     "PROFILE_NOTES",
+    "findings_summary",
     "Results",
     "load_results",
     "read_table",
@@ -248,3 +249,19 @@ def thresholds_table(gates: Mapping[str, Any]):
     t = pd.DataFrame(rows).T
     t.index.name = f"dataset (gate 3 must hold on >= {gates['gate3_min_datasets']})"
     return t
+
+
+def findings_summary(data: Mapping[str, Any], profile: str, section: str) -> str:
+    """A section's closing paragraph, written from its saved findings (no typed numbers): how many
+    reproduce under ``profile``, then one line per finding with mean ± std, interval and verdict."""
+    f = data.get("findings", {})
+    yes = [k for k, v in f.items() if v["reproduced"]]
+    no = [k for k, v in f.items() if not v["reproduced"]]
+    lines = [f"Under the **{profile}** profile, {len(yes)} of the {len(f)} {section} findings measured here reproduce "
+             f"by the paper's rule ({', '.join(yes) or 'none'}); {', '.join(no) or 'none'} do not."]
+    for k, v in f.items():
+        verdict = "reproduced" if v["reproduced"] else "**not reproduced**"
+        lines.append(f"- **{k}** ({v['claim']}): {v['mean']:+.2f} ± {v['std']:.2f} {v['unit']} over {v['n_seeds']} seeds, "
+                     f"95% interval [{v['interval'][0]:+.2f}, {v['interval'][1]:+.2f}]; paper: {v['paper']}. {verdict}"
+                     f"{'' if v['significant'] else ' (interval includes zero)'}. {v.get('note', '')}")
+    return "\n".join(lines)
