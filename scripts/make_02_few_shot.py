@@ -79,7 +79,7 @@ for name in datasets:
                         logx=True, title=f"{name}: accuracy against shots (mean ± std over seeds)")'''),
     md('## B vs RF vs RG at the fewest and the most shots'),
     code('''syn = curves[curves["method"].str.startswith("syn_") & curves["k"].isin([min(shots), max(shots)])]
-display(report.gain_table(syn.assign(variant=syn["method"] + " k=" + syn["k"].astype(str)), "variant"))'''),
+display(report.gain_table(syn.assign(variant=syn["method"] + " k=" + syn["k"].astype(str)), "variant", "test_acc"))'''),
     md('''## Mix against phase-wise training (Table 7)
 
 The RG set of every draw, trained three ways: mixed batches, synthetic then real (`syn_real`),
@@ -99,7 +99,7 @@ the tower's BatchNorm layers frozen (eval mode, affine fixed) or trained.'''),
 bn = fs.bn_grid(tk, bn_p, max(shots), seeds, cfg, grid, epochs=bn_epochs) if bn_p is not None else None
 if bn is not None:
     results.table("bn", bn.drop(columns=["test_pred"]))
-    display(report.gain_table(bn.assign(variant=bn["data"] + ", BN " + bn["bn"]), "variant"))'''),
+    display(report.gain_table(bn.assign(variant=bn["data"] + ", BN " + bn["bn"]), "variant", "test_acc"))'''),
     md('''## Real guidance, seen
 
 One real shot per class (left) and what the generator makes of it at each strength: near 0 the

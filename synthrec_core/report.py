@@ -206,10 +206,11 @@ def zero_shot_table(prepared: Any):
                           "zero-shot": round(100 * p.zero_shot["test_acc"], 2)} for p in prepared]).set_index("dataset")
 
 
-def gain_table(df: Any, by: str):
-    """Mean ± std over seeds of the gain over zero-shot (points), dataset x ``by``."""
-    g = df.groupby(["dataset", by])["gain"]
-    return (g.mean().combine(g.std(ddof=1).fillna(0.0), lambda m, s: pm(m, s))).unstack(by)
+def gain_table(df: Any, by: str, value: str = "gain"):
+    """Mean ± std over seeds of ``value`` (default the gain over zero-shot; points), dataset x ``by``.
+    A ``value`` other than ``"gain"`` (e.g. ``"test_acc"``) is shown without a sign."""
+    g = df.groupby(["dataset", by])[value]
+    return (g.mean().combine(g.std(ddof=1).fillna(0.0), lambda m, s: pm(m, s, sign=value == "gain"))).unstack(by)
 
 
 def audit_table(audits: Mapping[str, Any]):
