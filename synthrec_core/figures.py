@@ -13,7 +13,7 @@ import pandas as pd
 
 from .report import stamp
 
-__all__ = ["gain_bars", "variant_table", "curve", "findings_forest", "audit_pairs"]
+__all__ = ["gain_bars", "variant_table", "curve", "findings_forest", "audit_pairs", "rg_gallery"]
 
 
 def _summary(df: pd.DataFrame, by: Sequence[str], value: str = "test_acc") -> pd.DataFrame:
@@ -111,5 +111,25 @@ def audit_pairs(pairs: Sequence[tuple[Any, Any, float]], profile: str, title: st
     axes[0, 0].set_ylabel("synthetic", fontsize=8)
     axes[1, 0].set_ylabel("real test", fontsize=8)
     fig.suptitle(title, fontsize=10)
+    stamp(fig, profile)
+    return fig
+
+
+def rg_gallery(gallery: dict, profile: str, title: str = "") -> Any:
+    """Real shots (first column) beside their real-guidance variants, one column per strength
+    (``few_shot_study.rg_gallery``'s output); one row per class."""
+    import matplotlib.pyplot as plt
+
+    real, st = np.asarray(gallery["real"]), gallery["strengths"]
+    n = len(real)
+    fig, axes = plt.subplots(n, 1 + len(st), figsize=(1.1 * (1 + len(st)), 1.1 * n), squeeze=False)
+    for i in range(n):
+        for j, (name, img) in enumerate([("real", real[i])] + [(f"s={s:g}", np.asarray(gallery["rg"][s])[i]) for s in st]):
+            ax = axes[i, j]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=8)
+    fig.suptitle(title, fontsize=9)
     stamp(fig, profile)
     return fig

@@ -19,6 +19,7 @@ from .utils import atomic_write_json, atomic_write_text
 
 __all__ = [
     "PROFILE_NOTES",
+    "findings_summary",
     "Results",
     "load_results",
     "read_table",
@@ -205,10 +206,11 @@ def zero_shot_table(prepared: Any):
                           "zero-shot": round(100 * p.zero_shot["test_acc"], 2)} for p in prepared]).set_index("dataset")
 
 
-def gain_table(df: Any, by: str):
-    """Mean ± std over seeds of the gain over zero-shot (points), dataset x ``by``."""
-    g = df.groupby(["dataset", by])["gain"]
-    return (g.mean().combine(g.std(ddof=1).fillna(0.0), lambda m, s: pm(m, s))).unstack(by)
+def gain_table(df: Any, by: str, value: str = "gain"):
+    """Mean ± std over seeds of ``value`` (default the gain over zero-shot; points), dataset x ``by``.
+    A ``value`` other than ``"gain"`` (e.g. ``"test_acc"``) is shown without a sign."""
+    g = df.groupby(["dataset", by])[value]
+    return (g.mean().combine(g.std(ddof=1).fillna(0.0), lambda m, s: pm(m, s, sign=value == "gain"))).unstack(by)
 
 
 def audit_table(audits: Mapping[str, Any]):
@@ -248,3 +250,19 @@ def thresholds_table(gates: Mapping[str, Any]):
     t = pd.DataFrame(rows).T
     t.index.name = f"dataset (gate 3 must hold on >= {gates['gate3_min_datasets']})"
     return t
+
+
+def findings_summary(data: Mapping[str, Any], profile: str, section: str) -> str:
+    """A section's closing paragraph, written from its saved findings (no typed numbers): how many
+    reproduce under ``profile``, then one line per finding with mean ± std, interval and verdict."""
+    f = data.get("findings", {})
+    yes = [k for k, v in f.items() if v["reproduced"]]
+    no = [k for k, v in f.items() if not v["reproduced"]]
+    lines = [f"Under the **{profile}** profile, {len(yes)} of the {len(f)} {section} findings measured here reproduce "
+             f"by the paper's rule ({', '.join(yes) or 'none'}); {', '.join(no) or 'none'} do not."]
+    for k, v in f.items():
+        verdict = "reproduced" if v["reproduced"] else "**not reproduced**"
+        lines.append(f"- **{k}** ({v['claim']}): {v['mean']:+.2f} ± {v['std']:.2f} {v['unit']} over {v['n_seeds']} seeds, "
+                     f"95% interval [{v['interval'][0]:+.2f}, {v['interval'][1]:+.2f}]; paper: {v['paper']}. {verdict}"
+                     f"{'' if v['significant'] else ' (interval includes zero)'}. {v.get('note', '')}")
+    return "\n".join(lines)

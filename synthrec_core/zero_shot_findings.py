@@ -153,15 +153,7 @@ def all_findings(prepared: Sequence[Any], ablation: pd.DataFrame, saturation: pd
 
 
 def summary_text(data: dict[str, Any], profile: str, section: str = "zero-shot") -> str:
-    """The chapter's closing paragraph, written from the saved findings (of any section)."""
-    f = data.get("findings", {})
-    yes = [k for k, v in f.items() if v["reproduced"]]
-    no = [k for k, v in f.items() if not v["reproduced"]]
-    lines = [f"Under the **{profile}** profile, {len(yes)} of the {len(f)} {section} findings measured here reproduce "
-             f"by the paper's rule ({', '.join(yes) or 'none'}); {', '.join(no) or 'none'} do not."]
-    for k, v in f.items():
-        verdict = "reproduced" if v["reproduced"] else "**not reproduced**"
-        lines.append(f"- **{k}** ({v['claim']}): {v['mean']:+.2f} ± {v['std']:.2f} {v['unit']} over {v['n_seeds']} seeds, "
-                     f"95% interval [{v['interval'][0]:+.2f}, {v['interval'][1]:+.2f}]; paper: {v['paper']}. {verdict}"
-                     f"{'' if v['significant'] else ' (interval includes zero)'}. {v.get('note', '')}")
-    return "\n".join(lines)
+    """The chapter's closing paragraph, written from the saved findings (:func:`report.findings_summary`)."""
+    from .report import findings_summary
+
+    return findings_summary(data, profile, section)

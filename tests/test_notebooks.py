@@ -32,6 +32,7 @@ METRICS = {
     "00_synthetic_sets": ["pass_rate"],
     "01_zero_shot": ["findings.F1.mean", "findings.F3.mean", "findings.F5.mean", "findings.F6.mean", "findings.F7.mean",
                      "findings.F8.mean"],
+    "02_few_shot": ["findings.F9.mean", "findings.F10.mean", "findings.F11.mean"],
     "03_pretraining": ["findings.F12.mean", "findings.F13.mean"],
 }
 TOLERANCE = 1e-6  # the CI runs are deterministic on one kind of machine (single-threaded, seeded)
