@@ -13,6 +13,7 @@ syn_per_class = 4
 pool_per_class = 6
 le_sentences = 6
 epochs = 5
+syn_batch = 512
 methods = ["zero_shot", "ct_real", "linear_probe", "tip_adapter", "tip_adapter_f", "coop"]
 strategies = ["B", "RF", "RG"]
 coop_epochs = 2
@@ -54,7 +55,7 @@ results = report.Results(profile, "02_few_shot", {k: globals()[k] for k in param
 tk = load_toolkit(models, device=device)
 grid = Grid(f"02_few_shot/{models}")
 cfg = fs.FewShotConfig(shots=tuple(shots), syn_per_class=syn_per_class, pool_per_class=pool_per_class,
-                       le_sentences=le_sentences, head=HeadConfig.paper_mix(epochs=epochs))
+                       le_sentences=le_sentences, head=HeadConfig.paper_mix(epochs=epochs, batch_size=syn_batch))
 options = {"coop": CoOpGrid(n_ctx_grid=tuple(coop_n_ctx), base=CoOpConfig(epochs=coop_epochs))}
 results["setup"] = {"models": models, "clip": tk.clip_id, "generator": tk.gen, "study": cfg.to_dict()}
 report.profile_banner(profile)'''),
