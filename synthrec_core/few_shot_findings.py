@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 
 from .report import findings_summary
-from .stats import Bootstrap, finding
-from .zero_shot_findings import _preds
+from .stats import Bootstrap, correct_by_seed, finding
 
 __all__ = ["gain_finding", "strategy_finding", "bn_finding", "all_findings", "summary_text"]
 
 
 def _cells(df: pd.DataFrame, by: list[str], labels: dict[str, np.ndarray]) -> dict[Hashable, tuple[str, np.ndarray]]:
-    return {key: (key[0], _preds(g) == labels[key[0]][None]) for key, g in df.groupby(["dataset", *by])}
+    return {key: (key[0], correct_by_seed(g, labels[key[0]])) for key, g in df.groupby(["dataset", *by])}
 
 
 def _measure(cells: dict, stat: Callable, n_boot: int) -> dict[str, Any]:

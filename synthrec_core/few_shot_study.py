@@ -8,8 +8,8 @@ as they complete; a warm re-run reads them back) and returns a tidy ``DataFrame`
 - :func:`synthetic_set`: one strategy's synthetic features for a (dataset, k, seed):
   **B** (LE prompts + CLIP filter, the zero-shot recipe), **RF** (the same LE pool, real filter
   ``filtering.real_filter``: drop an image nearer to another class's real shots than to its own;
-  ties kept; then the first ``syn_per_class`` kept per class, topped up by margin if too few
-  pass) and **RG** (each real shot through the generator's img2img path at ``strength(k)``);
+  ties kept; then the first ``syn_per_class`` kept per class in pool order, topped up in pool
+  order if too few pass) and **RG** (each real shot through the generator's img2img path at ``strength(k)``);
 - :func:`curves`: accuracy vs shots for every baseline of :mod:`synthrec_core.few_shot` and every
   synthetic strategy with mix training (the paper's Fig. 1 and its B / RF / RG comparison);
 - :func:`training_modes`: mix vs phase-wise (syn→real, real→syn), Table 7;
@@ -24,6 +24,7 @@ All choices (epoch, Tip's alpha/beta, CoOp's context, probe C) are made on valid
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,6 +268,12 @@ def bn_grid(tk: Any, p: Prepared, k: int, seeds: Sequence[int], cfg: FewShotConf
     from .tower_tuning import TowerConfig, encode_tower, tune_tower
 
     vidx = np.sort(stratified_subsample(p.splits.val.labels, min(val_images, len(p.splits.val)), seed=0))
+
+    @functools.cache
+    def evaluation() -> tuple[Any, Any]:
+        """(val images and labels, test images) as tower inputs: made once, and only if a cell computes."""
+        return (_tensors(tk, p.splits.val.images[vidx]), p.splits.val.labels[vidx]), _tensors(tk, p.splits.test.images)
+
     rows = []
     for s in seeds:
         for data in ("real", "synthetic"):
@@ -279,9 +286,9 @@ def bn_grid(tk: Any, p: Prepared, k: int, seeds: Sequence[int], cfg: FewShotConf
                         x, y = _rg_images(tk, p, k, s, cfg, idx, y)
                     tc = TowerConfig(parts="all", freeze_bn=freeze, train=cfg.head.replace(
                         loss="ce", epochs=epochs, seed=s, batch_size=min(32, len(y)), lr=cfg.head.lr * 0.1))
-                    val = (_tensors(tk, p.splits.val.images[vidx]), p.splits.val.labels[vidx])
+                    val, test = evaluation()
                     model, head, _ = tune_tower(tk.model, p.head, x, y, tc, val=val)
-                    pred = predict(head, encode_tower(model, _tensors(tk, p.splits.test.images)).numpy())
+                    pred = predict(head, encode_tower(model, test).numpy())
                     return {"test_acc": float((pred == p.real["test"][1]).mean()), "test_pred": pred.astype(int).tolist()}
                 r = grid.cell(_key(p, cfg, k, s, {"bn": freeze, "data": data, "epochs": epochs, "val": val_images}), run)
                 rows.append({"dataset": p.name, "k": k, "seed": s, "data": data, "bn": "frozen" if freeze else "trained", **r})

@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .stats import Bootstrap, finding
-from .zero_shot_findings import _preds
+from .stats import Bootstrap, correct_by_seed, finding
 
 __all__ = ["all_findings"]
 
 
 def _cells(df: pd.DataFrame, labels: dict[str, np.ndarray]) -> dict[tuple, tuple[str, np.ndarray]]:
-    return {(i, m, int(n), d): (d, _preds(g) == labels[d][None])
+    return {(i, m, int(n), d): (d, correct_by_seed(g, labels[d]))
             for (i, m, n, d), g in df.groupby(["init", "method", "images_per_class", "downstream"])}
 
 
@@ -59,10 +58,9 @@ def all_findings(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int = 
                               f"of the same size: {_mean(accs, ('synthetic', main, big), ('real', main, big), datasets):+.2f} points "
                               f"(paper: -0.60)" + (f". Other methods: {others}" if others else ""))
     if big > small:
-        m = main
         out["F13"] = finding("F13", "more synthetic pre-training data improves transfer", "87.98 → 88.39 → 88.91",
-                             bs.evaluate(_diff(("synthetic", m, big), ("synthetic", m, small), datasets)), +1, seeds=seeds,
-                             note=f"{m}: {big} vs {small} synthetic images per class; the label-space size was not varied here")
+                             bs.evaluate(_diff(("synthetic", main, big), ("synthetic", main, small), datasets)), +1, seeds=seeds,
+                             note=f"{main}: {big} vs {small} synthetic images per class; the label-space size was not varied here")
     for f in out.values():
         f["section"] = "pre-training"
     return out

@@ -22,7 +22,14 @@ import numpy as np
 
 from .config import check
 
-__all__ = ["mean_std", "Bootstrap", "finding", "paired_accuracy_se", "evaluate_seeds"]
+__all__ = ["mean_std", "correct_by_seed", "Bootstrap", "finding", "paired_accuracy_se", "evaluate_seeds"]
+
+
+def correct_by_seed(rows: Any, labels: np.ndarray) -> np.ndarray:
+    """The correctness matrix ``[seeds, test images]`` of one cell: ``rows`` (a DataFrame with
+    ``seed`` and ``test_pred`` columns, one row per seed) against the test ``labels``."""
+    preds = np.array([np.asarray(x) for x in rows.sort_values("seed")["test_pred"]])
+    return preds == np.asarray(labels)[None]
 
 
 def mean_std(values: Sequence[float]) -> dict[str, Any]:

@@ -16,13 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .stats import Bootstrap, finding
+from .stats import Bootstrap, correct_by_seed, finding
 
 __all__ = ["findings", "saturation_finding", "tower_finding", "scratch_finding", "all_findings", "summary_text"]
-
-
-def _preds(g: pd.DataFrame) -> np.ndarray:
-    return np.array([np.asarray(x) for x in g.sort_values("seed")["test_pred"]])
 
 
 def findings(ablation_df: pd.DataFrame, labels: dict[str, np.ndarray], zero_shot: dict[str, list[int]],
@@ -33,7 +29,7 @@ def findings(ablation_df: pd.DataFrame, labels: dict[str, np.ndarray], zero_shot
     seeds = sorted(ablation_df["seed"].unique().tolist())
     cells = {}
     for (d, v), g in ablation_df.groupby(["dataset", "variant"]):
-        cells[(d, v)] = (d, _preds(g) == labels[d][None])
+        cells[(d, v)] = (d, correct_by_seed(g, labels[d]))
     datasets = sorted({d for d, _ in cells})
     for d in datasets:
         cells[(d, "CLIP")] = (d, (np.asarray(zero_shot[d]) == labels[d])[None])
@@ -81,7 +77,7 @@ def saturation_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: 
     """F7: the last doubling of images per class adds less than the first images did."""
     d = df["dataset"].iloc[0]
     sizes = sorted(df["images_per_class"].unique())
-    cells = {(d, n): (d, _preds(g) == labels[d][None]) for n, g in df.groupby("images_per_class")}
+    cells = {(d, n): (d, correct_by_seed(g, labels[d])) for n, g in df.groupby("images_per_class")}
     bs = Bootstrap(cells, n_boot=n_boot)
     first, last = (sizes[0], sizes[1]), (sizes[-2], sizes[-1])
     stat = lambda acc: (acc[(d, last[1])] - acc[(d, last[0])]) - (acc[(d, first[1])] - acc[(d, first[0])])
@@ -96,7 +92,7 @@ def tower_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int =
     if df is None or not len(df) or not {"head", "all"} <= set(df["parts"]):
         return None
     datasets = sorted(df["dataset"].unique())
-    cells = {(d, part): (d, _preds(g) == labels[d][None]) for (d, part), g in df.groupby(["dataset", "parts"])}
+    cells = {(d, part): (d, correct_by_seed(g, labels[d])) for (d, part), g in df.groupby(["dataset", "parts"])}
     stat = lambda acc: np.mean([acc[(d, "head")] - acc[(d, "all")] for d in datasets], axis=0)
     return finding("F6", "tuning only the head beats tuning more of the encoder (domain gap)", "EuroSAT 55.37 (head) vs 52.09 (92% tuned)",
                    Bootstrap(cells, n_boot=n_boot).evaluate(stat), +1, seeds=sorted(df["seed"].unique().tolist()),
@@ -111,7 +107,7 @@ def scratch_finding(df: pd.DataFrame, labels: dict[str, np.ndarray], n_boot: int
     d = df["dataset"].iloc[0]
     real_sizes = sorted(df.loc[df["data"] == "real", "images_per_class"].unique())
     n_syn = max(df.loc[df["data"] == "synthetic", "images_per_class"])
-    cells = {(d, kind, n): (d, _preds(g) == labels[d][None]) for (kind, n), g in df.groupby(["data", "images_per_class"])}
+    cells = {(d, kind, n): (d, correct_by_seed(g, labels[d])) for (kind, n), g in df.groupby(["data", "images_per_class"])}
 
     def stat(acc):
         real = np.stack([acc[(d, "real", n)] for n in real_sizes])  # [R, ...]
